@@ -1,0 +1,1 @@
+# conf: filled in by its owner

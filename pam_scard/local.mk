@@ -1,0 +1,1 @@
+# pam_scard: filled in by its owner

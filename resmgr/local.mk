@@ -1,0 +1,1 @@
+# resmgr: filled in by its owner

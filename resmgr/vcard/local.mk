@@ -1,0 +1,1 @@
+# resmgr/vcard: filled in by its owner
