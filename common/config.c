@@ -120,8 +120,8 @@ set_value(const struct sc_conf_key *k, void *conf, const char *value)
     return -EINVAL;
 }
 
-static const char *
-type_hint(const struct sc_conf_key *k, char *buf, size_t size)
+const char *
+sc_conf_describe(const struct sc_conf_key *k, char *buf, size_t size)
 {
     switch (k->type) {
     case SC_CONF_BOOL:
@@ -138,6 +138,26 @@ type_hint(const struct sc_conf_key *k, char *buf, size_t size)
     default:
         return "a string";
     }
+}
+
+static const struct sc_conf_key *
+find_key(const struct sc_conf_key *table, const char *section, const char *name)
+{
+    for (const struct sc_conf_key *k = table; k->name; k++)
+        if (strcmp(k->section, section) == 0 && strcmp(k->name, name) == 0)
+            return k;
+    return NULL;
+}
+
+int
+sc_conf_set(const struct sc_conf_key *table, void *conf, const char *section, const char *name,
+            const char *value)
+{
+    const struct sc_conf_key *k = find_key(table, section, name);
+    if (!k)
+        return -ENOENT;
+    int r = set_value(k, conf, value);
+    return r < 0 && r != -ENOMEM ? -EINVAL : r;
 }
 
 static int
@@ -162,25 +182,17 @@ handler(void *user, const char *section, const char *name, const char *value)
     }
     if (!table_has_section(st->table, section))
         return 1; /* another component's section */
-    for (const struct sc_conf_key *k = st->table; k->name; k++) {
-        if (strcmp(k->section, section) != 0 || strcmp(k->name, name) != 0)
-            continue;
-        int r = set_value(k, st->conf, value);
-        if (r == -ENOMEM) {
-            st->error = r;
-            return 0;
-        }
-        if (r < 0) {
-            sc_log(st->lg, LOG_ERR, "%s:%u: [%s] %s = '%s': expected %s", st->file, st->line,
-                   section, name, value, type_hint(k, hint, sizeof(hint)));
-            st->error = -EINVAL;
-            return 0;
-        }
-        return 1;
+    int r = sc_conf_set(st->table, st->conf, section, name, value);
+    if (r == -ENOENT)
+        sc_log(st->lg, LOG_ERR, "%s:%u: unknown key '%s' in [%s]", st->file, st->line, name, section);
+    else if (r == -EINVAL)
+        sc_log(st->lg, LOG_ERR, "%s:%u: [%s] %s = '%s': expected %s", st->file, st->line, section,
+               name, value, sc_conf_describe(find_key(st->table, section, name), hint, sizeof(hint)));
+    if (r < 0) {
+        st->error = r == -ENOMEM ? r : -EINVAL;
+        return 0;
     }
-    sc_log(st->lg, LOG_ERR, "%s:%u: unknown key '%s' in [%s]", st->file, st->line, name, section);
-    st->error = -EINVAL;
-    return 0;
+    return 1;
 }
 
 /* inih reader that counts lines, so that errors can name file:line whatever inih was built with. */

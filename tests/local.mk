@@ -6,3 +6,73 @@ endif
 tests_unit_test_config_SOURCES = tests/unit/test-config.c
 tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_config_LDADD = common/libsccommon.la $(CMOCKA_LIBS)
+
+# End-to-end sign-in (all parts, real KDC); shared shell libraries for tests and the demo.
+TESTS += tests/integration/signin.sh
+EXTRA_DIST += \
+	tests/integration/signin.sh \
+	tests/integration/lib/common.sh \
+	tests/integration/lib/kdc.sh \
+	tests/integration/lib/chain.sh \
+	$(NULL)
+
+# pam_scard unit tests: error-space tables and option parsing.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-errmap tests/unit/test-pam-options
+TESTS += tests/unit/test-errmap tests/unit/test-pam-options
+endif
+tests_unit_test_errmap_SOURCES = tests/unit/test-errmap.c
+tests_unit_test_errmap_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(PCSC_CFLAGS) $(KRB5_CFLAGS)
+tests_unit_test_errmap_LDADD = pam_scard/libpamsc.la $(CMOCKA_LIBS)
+tests_unit_test_pam_options_SOURCES = tests/unit/test-pam-options.c
+tests_unit_test_pam_options_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_pam_options_LDADD = pam_scard/libpamsc.la $(CMOCKA_LIBS)
+
+# pam_scard against SoftHSM2 + a throwaway KDC (test-only module with a stand-in reader),
+# and the real module's "resource manager not running" path.
+check_LTLIBRARIES += tests/integration/pam_scard_softhsm.la
+tests_integration_pam_scard_softhsm_la_SOURCES = tests/integration/pam_scard_softhsm.c
+tests_integration_pam_scard_softhsm_la_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+tests_integration_pam_scard_softhsm_la_LIBADD = pam_scard/libpamsc.la
+tests_integration_pam_scard_softhsm_la_LDFLAGS = -module -avoid-version -shared -no-undefined \
+	-rpath $(abs_builddir)
+TESTS += tests/integration/pam-softhsm.sh
+EXTRA_DIST += tests/integration/pam-softhsm.sh
+
+# resmgr/vcard: PIV applet and card store unit tests; the card through a private pcscd + OpenSC.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-piv tests/unit/test-vcard-store
+TESTS += tests/unit/test-piv tests/unit/test-vcard-store
+endif
+tests_unit_test_piv_SOURCES = tests/unit/test-piv.c
+tests_unit_test_piv_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CRYPTO_CFLAGS)
+tests_unit_test_piv_LDADD = resmgr/vcard/libvcard.la $(CMOCKA_LIBS) $(CRYPTO_LIBS)
+tests_unit_test_vcard_store_SOURCES = tests/unit/test-vcard-store.c
+tests_unit_test_vcard_store_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CRYPTO_CFLAGS)
+tests_unit_test_vcard_store_LDADD = resmgr/vcard/libvcard.la $(CMOCKA_LIBS) $(CRYPTO_LIBS)
+TESTS += tests/integration/vcard-pcscd.sh
+EXTRA_DIST += tests/integration/vcard-pcscd.sh
+
+# resmgr: wire protocol unit test; scardd + libscard end to end with a test IFD handler,
+# a C client and OpenSC's opensc-tool.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-wire
+TESTS += tests/unit/test-wire
+endif
+tests_unit_test_wire_SOURCES = tests/unit/test-wire.c resmgr/proto/wire.c resmgr/proto/wire.h
+tests_unit_test_wire_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_wire_LDADD = $(CMOCKA_LIBS)
+
+check_LTLIBRARIES += tests/drivers/ifd-test.la
+tests_drivers_ifd_test_la_SOURCES = tests/drivers/ifd-test.c
+tests_drivers_ifd_test_la_CFLAGS = $(AM_CFLAGS) $(PCSC_CFLAGS) $(PTHREAD_CFLAGS)
+tests_drivers_ifd_test_la_LIBADD = $(PTHREAD_LIBS)
+tests_drivers_ifd_test_la_LDFLAGS = -module -avoid-version -shared -no-undefined -rpath /nowhere
+
+check_PROGRAMS += tests/integration/pcsc-client
+tests_integration_pcsc_client_SOURCES = tests/integration/pcsc-client.c
+tests_integration_pcsc_client_CFLAGS = $(AM_CFLAGS) $(PCSC_CFLAGS) $(PTHREAD_CFLAGS)
+tests_integration_pcsc_client_LDADD = resmgr/client/libscard.la $(PTHREAD_LIBS)
+
+TESTS += tests/integration/resmgr.sh
+EXTRA_DIST += tests/integration/resmgr.sh

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Per-call state (options + pam_syslog logger) and the conversation helpers:
+ * informational and error messages, and the echo-off PIN prompt whose reply is
+ * wiped before it is freed.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#include "common/cleanup.h"
+#include "common/secret.h"
+#include "pam_scard/args.h"
+
+static void
+pam_syslog_sink(void *userdata, int priority, const char *msg)
+{
+    pam_syslog((pam_handle_t *)userdata, priority, "%s", msg);
+}
+
+int
+pamsc_args_new(pam_handle_t *pamh, int flags, int argc, const char **argv,
+               struct pamsc_args **ret_args)
+{
+    _cleanup_args_ struct pamsc_args *args = calloc(1, sizeof(*args));
+    int r;
+
+    if (!args)
+        return -ENOMEM;
+    args->pamh = pamh;
+    args->flags = flags;
+    args->log = (struct sc_logger){.sink = pam_syslog_sink, .userdata = pamh, .max_priority = LOG_INFO};
+    r = pamsc_options_load(argc, argv, &args->opts, &args->log);
+    if (r < 0)
+        return r;
+    if (args->opts.debug)
+        args->log.max_priority = LOG_DEBUG;
+    *ret_args = TAKE_PTR(args);
+    return 0;
+}
+
+void
+pamsc_args_free(struct pamsc_args *args)
+{
+    if (!args)
+        return;
+    pamsc_options_free(&args->opts);
+    free(args);
+}
+
+static void
+say(const struct pamsc_args *args, int style, const char *fmt, va_list ap)
+{
+    char buf[512];
+    int r;
+
+    if (args->flags & PAM_SILENT)
+        return;
+    (void)vsnprintf(buf, sizeof(buf), fmt, ap);
+    r = pam_prompt(args->pamh, style, NULL, "%s", buf);
+    if (r != PAM_SUCCESS)
+        sc_log(&args->log, LOG_DEBUG, "conversation failed to show a message: %s",
+               pam_strerror(args->pamh, r));
+}
+
+void
+pamsc_info(const struct pamsc_args *args, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    say(args, PAM_TEXT_INFO, fmt, ap);
+    va_end(ap);
+}
+
+void
+pamsc_error(const struct pamsc_args *args, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    say(args, PAM_ERROR_MSG, fmt, ap);
+    va_end(ap);
+}
+
+int
+pamsc_prompt_secret(const struct pamsc_args *args, const char *prompt, char **ret_secret)
+{
+    _cleanup_secret_ char *reply = NULL;
+    int r;
+
+    r = pam_prompt(args->pamh, PAM_PROMPT_ECHO_OFF, &reply, "%s", prompt);
+    if (r == PAM_BUF_ERR)
+        return -ENOMEM;
+    if (r != PAM_SUCCESS || !reply) {
+        sc_log(&args->log, LOG_ERR, "conversation failed to ask for the PIN: %s",
+               pam_strerror(args->pamh, r));
+        return -EBADMSG;
+    }
+    if (!*reply)
+        return -ENODATA;
+    *ret_secret = TAKE_PTR(reply);
+    return 0;
+}

@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The sign-in flow of pam_sm_authenticate: wait for a card (PC/SC), find its token and
+ * certificate (libp11), ask and verify the PIN with precise retry feedback, unload the
+ * PKCS#11 module, then PKINIT (libkrb5) and keep the TGT in the PAM handle.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#include "common/cleanup.h"
+#include "common/secret.h"
+#include "pam_scard/args.h"
+#include "pam_scard/auth.h"
+#include "pam_scard/card.h"
+#include "pam_scard/pkinit.h"
+#include "pam_scard/token.h"
+
+/* PIV Authentication key, slot 9A: CKA_ID 01 in OpenSC (SP 800-73-4 Part 1 §3.1; pkcs15-piv.c) */
+static const uint8_t piv_auth_cert_id[] = {0x01};
+
+/* What the card step hands to PKINIT. */
+struct unlocked {
+    char *identity;  /* X509_user_identity */
+    char *label;     /* token label */
+    char *pin;       /* secret */
+};
+
+static void
+unlocked_clear(struct unlocked *u)
+{
+    free(u->identity);
+    free(u->label);
+    sc_secret_free(u->pin);
+    *u = (struct unlocked){0};
+}
+
+static void
+free_data(pam_handle_t *pamh, void *data, int status)
+{
+    (void)pamh;
+    (void)status;
+    free(data);
+}
+
+static void
+free_tgt(pam_handle_t *pamh, void *data, int status)
+{
+    (void)pamh;
+    (void)status;
+    pamsc_tgt_free(data);
+}
+
+static void
+tell_card_missing(const struct pamsc_args *args, int r)
+{
+    if (r == -ECONNREFUSED)
+        pamsc_error(args, "The smart-card service is not running.");
+    else if (r == -ETIMEDOUT)
+        pamsc_error(args, "No smart card was inserted.");
+    else
+        pamsc_error(args, "The smart-card reader cannot be used.");
+}
+
+/* After a refused PIN: ask the card itself how many tries are left (SP 800-73-4 §3.2.1). */
+static int
+tell_wrong_pin(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
+               struct pamsc_reader *reader, int r)
+{
+    int tries = r == -EKEYREVOKED ? 0 : rops->pin_tries_left(args, reader);
+
+    if (tries == 0) {
+        pamsc_error(args, "Your smart card is blocked: too many wrong PINs. "
+                          "Ask your administrator to unblock it.");
+        return -EKEYREVOKED;
+    }
+    if (tries == 1)
+        pamsc_error(args, "Wrong PIN. 1 try left before the card is blocked.");
+    else if (tries > 1)
+        pamsc_error(args, "Wrong PIN. %d tries left.", tries);
+    else
+        pamsc_error(args, "Wrong PIN.");
+    return -EACCES;
+}
+
+static int
+verify_pin(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
+           struct pamsc_reader *reader, struct pamsc_token *token, struct unlocked *u)
+{
+    char prompt[320];
+    int r;
+
+    if (pamsc_token_pin_locked(token))
+        return tell_wrong_pin(args, rops, reader, -EKEYREVOKED);
+    snprintf(prompt, sizeof(prompt), "PIN for %s (%s): ", pamsc_token_label(token), rops->name(reader));
+    r = pamsc_prompt_secret(args, prompt, &u->pin);
+    if (r == -ENODATA) {
+        pamsc_error(args, "No PIN entered.");
+        return -EACCES;
+    }
+    if (r < 0)
+        return r;
+    r = pamsc_token_login(args, token, u->pin);
+    if (r == -EACCES || r == -EKEYREVOKED)
+        return tell_wrong_pin(args, rops, reader, r);
+    if (r < 0)
+        pamsc_error(args, "The smart card could not check the PIN.");
+    return r;
+}
+
+/* Token, certificate and PIN; the PKCS#11 module is unloaded again when this returns. */
+static int
+unlock_card(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
+            struct pamsc_reader *reader, struct unlocked *u)
+{
+    struct pamsc_token *token = NULL;
+    const uint8_t *id;
+    size_t id_len;
+    int r;
+
+    r = pamsc_token_open(args, args->opts.pkcs11_module, rops->name(reader), piv_auth_cert_id,
+                         sizeof(piv_auth_cert_id), &token);
+    if (r < 0) {
+        if (r == -ENOKEY)
+            pamsc_error(args, "This smart card has no certificate for signing in.");
+        else
+            pamsc_error(args, "This smart card cannot be read.");
+        return r;
+    }
+    id = pamsc_token_cert_id(token, &id_len);
+    r = pamsc_pkinit_identity(args->opts.pkcs11_module, pamsc_token_slot_id(token), id, id_len, &u->identity);
+    if (r == -EINVAL)
+        sc_log(&args->log, LOG_ERR, "pkcs11_module '%s': MIT PKINIT cannot use a path with ':'",
+               args->opts.pkcs11_module);
+    if (r == 0) {
+        u->label = strdup(pamsc_token_label(token));
+        r = u->label ? verify_pin(args, rops, reader, token, u) : -ENOMEM;
+    }
+    pamsc_token_close(token); /* C_Logout + C_Finalize before libkrb5 loads the module */
+    return r;
+}
+
+static void
+tell_pkinit_failed(const struct pamsc_args *args, int r)
+{
+    if (r == -EHOSTUNREACH || r == -ETIMEDOUT)
+        pamsc_error(args, "Cannot reach the Kerberos server (KDC); try again later.");
+    else if (r == -ENOENT)
+        pamsc_error(args, "This account is not known to the Kerberos realm.");
+    else if (r == -EACCES)
+        pamsc_error(args, "The Kerberos server refused this smart card.");
+    else
+        pamsc_error(args, "Smart-card sign-in failed.");
+}
+
+static int
+keep(const struct pamsc_args *args, const char *key, void *data,
+     void (*destroy)(pam_handle_t *, void *, int))
+{
+    if (!data)
+        return -ENOMEM;
+    if (pam_set_data(args->pamh, key, data, destroy) != PAM_SUCCESS) {
+        destroy(args->pamh, data, 0);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int
+pamsc_authenticate(const struct pamsc_args *args, const struct pamsc_reader_ops *rops)
+{
+    struct pamsc_reader *reader = NULL;
+    struct pamsc_tgt *tgt = NULL;
+    struct unlocked u = {0};
+    const char *user = NULL;
+    int r;
+
+    if (pam_get_user(args->pamh, &user, NULL) != PAM_SUCCESS || !user || !*user)
+        return sc_log(&args->log, LOG_ERR, "cannot get the user name"), -EBADMSG;
+    (void)pam_set_data(args->pamh, PAMSC_DATA_TGT, NULL, NULL); /* forget an earlier success */
+    r = rops->wait_card(args, args->opts.card_wait_usec, &reader);
+    if (r < 0) {
+        tell_card_missing(args, r);
+        goto out;
+    }
+    r = unlock_card(args, rops, reader, &u);
+    if (r < 0)
+        goto out;
+    r = pamsc_pkinit_get_tgt(args, user, u.identity, u.pin, &tgt);
+    if (r < 0) {
+        tell_pkinit_failed(args, r);
+        goto out;
+    }
+    r = keep(args, PAMSC_DATA_TGT, TAKE_PTR(tgt), free_tgt);
+    if (r == 0)
+        r = keep(args, PAMSC_DATA_TOKEN, TAKE_PTR(u.label), free_data);
+    if (r == 0)
+        r = keep(args, PAMSC_DATA_READER, strdup(rops->name(reader)), free_data);
+    if (r == 0)
+        sc_log(&args->log, LOG_NOTICE, "user %s signed in with the smart card in '%s'", user, rops->name(reader));
+out:
+    unlocked_clear(&u);
+    rops->close(reader);
+    ERR_clear_error();
+    return r;
+}
+
+int
+pamsc_authenticated(const struct pamsc_args *args)
+{
+    const void *data = NULL;
+
+    return pam_get_data(args->pamh, PAMSC_DATA_TGT, &data) == PAM_SUCCESS && data;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The reader side of pam_scard, behind an ops struct so that tests (and later a
+ * card-choice UI) can stand in: wait for a card through PC/SC, and ask a PIV card
+ * how many PIN tries are left.
+ */
+#pragma once
+
+#include <stdint.h>
+
+struct pamsc_args;
+struct pamsc_reader;
+
+struct pamsc_reader_ops {
+    /**
+     * Wait until a reader holds a card; say "Insert your smart card…" once when none is there.
+     * @param[in]  wait_usec   how long to wait (microseconds); 0 = only look
+     * @param[out] ret_reader  new handle, free with ->close(); untouched on failure
+     * @return 0; -ECONNREFUSED resource manager not running; -ETIMEDOUT no card in time;
+     *         -ENOMEM; -EIO other PC/SC failure (all logged)
+     */
+    int (*wait_card)(const struct pamsc_args *args, uint64_t wait_usec,
+                     struct pamsc_reader **ret_reader);
+    /** Name of the reader holding the card (owned by @p reader). */
+    const char *(*name)(const struct pamsc_reader *reader);
+    /**
+     * Number of PIN tries left on the card, without using one.
+     * @return ≥0 tries (0 = blocked); -EOPNOTSUPP the card cannot tell; -ENOMEDIUM card
+     *         removed; -EIO
+     */
+    int (*pin_tries_left)(const struct pamsc_args *args, struct pamsc_reader *reader);
+    /** Release the reader and its resource-manager context (NULL allowed). */
+    void (*close)(struct pamsc_reader *reader);
+};
+
+/** The real thing: PC/SC (winscard API) through the project's libscard. */
+extern const struct pamsc_reader_ops pamsc_pcsc_reader_ops;
+
+/**
+ * Interpret the status word of a PIV VERIFY without data (NIST SP 800-73-4 Part 2 §3.2.1).
+ * @param[in] sw  SW1SW2, e.g. 0x63C2
+ * @return tries left: 0x63Cx → x; 0x6983 → 0 (blocked); 0x9000 → -EALREADY (already
+ *         verified); anything else -EOPNOTSUPP
+ */
+int pamsc_piv_tries_from_sw(uint16_t sw);

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The pam_scard option table and its two sources: defaults → scard.conf [logon]
+ * (common/config.c) → PAM module arguments. Adding an option = one table line plus
+ * one struct field; the values are typed the same way in both sources.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+#include "common/config.h"
+#include "pam_scard/options.h"
+
+#define SECTION "logon"
+
+static const struct sc_conf_key option_table[] = {
+    {SECTION, "pkcs11_module", SC_CONF_STRING, offsetof(struct pamsc_options, pkcs11_module), 0, 0},
+    {SECTION, "card_wait_timeout", SC_CONF_SECONDS, offsetof(struct pamsc_options, card_wait_usec), 0, 3600},
+    {SECTION, "ccache_name", SC_CONF_STRING, offsetof(struct pamsc_options, ccache_name), 0, 0},
+    {SECTION, "destroy_ccache_on_close", SC_CONF_BOOL, offsetof(struct pamsc_options, destroy_ccache_on_close), 0, 0},
+    {SECTION, "debug", SC_CONF_BOOL, offsetof(struct pamsc_options, debug), 0, 0},
+    {NULL, NULL, 0, 0, 0, 0},
+};
+
+static int
+set_defaults(struct pamsc_options *opts)
+{
+    *opts = (struct pamsc_options){
+        .pkcs11_module = strdup(SC_DEFAULT_PKCS11_MODULE),
+        .card_wait_usec = 30 * UINT64_C(1000000),
+        .ccache_name = strdup("FILE:/tmp/krb5cc_%u_XXXXXX"),
+    };
+    return opts->pkcs11_module && opts->ccache_name ? 0 : -ENOMEM;
+}
+
+static int
+apply_arg(const char *arg, struct pamsc_options *opts, const struct sc_logger *lg)
+{
+    const char *eq = strchr(arg, '=');
+    size_t klen = eq ? (size_t)(eq - arg) : strlen(arg);
+
+    if (strncmp(arg, "config", klen) == 0 && klen == 6 && eq)
+        return 0; /* read before the file */
+    if (!eq && strcmp(arg, "debug") == 0)
+        return opts->debug = true, 0;
+    char name[64], hint[64];
+    int r = -ENOENT;
+
+    if (eq && klen < sizeof(name)) {
+        memcpy(name, arg, klen);
+        name[klen] = '\0';
+        r = sc_conf_set(option_table, opts, SECTION, name, eq + 1);
+    }
+    if (r == -ENOENT) {
+        sc_log(lg, LOG_ERR, "unknown module argument '%s'", arg);
+        return -EINVAL;
+    }
+    if (r == -EINVAL) {
+        for (const struct sc_conf_key *k = option_table; k->name; k++)
+            if (strcmp(k->name, name) == 0)
+                sc_log(lg, LOG_ERR, "bad value in module argument '%s': expected %s", arg,
+                       sc_conf_describe(k, hint, sizeof(hint)));
+    }
+    return r;
+}
+
+int
+pamsc_options_load(int argc, const char **argv, struct pamsc_options *opts,
+                   const struct sc_logger *lg)
+{
+    int r = set_defaults(opts);
+
+    if (r < 0)
+        return r;
+    for (int i = 0; i < argc; i++)
+        if (strncmp(argv[i], "config=", 7) == 0) {
+            free(opts->config);
+            opts->config = strdup(argv[i] + 7);
+            if (!opts->config)
+                return -ENOMEM;
+        }
+    r = sc_conf_load(opts->config, option_table, opts, lg);
+    if (r < 0)
+        return r;
+    for (int i = 0; i < argc; i++) {
+        r = apply_arg(argv[i], opts, lg);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+void
+pamsc_options_free(struct pamsc_options *opts)
+{
+    sc_conf_free(option_table, opts);
+    free(opts->config);
+    opts->config = NULL;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Kerberos PKINIT (RFC 4556) with MIT libkrb5: the smart card's certificate and key,
+ * named by a PKCS11: identity, get a TGT into a MEMORY ccache. The PIN goes to
+ * libkrb5 through a responder, never through a prompter or the environment.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <krb5/krb5.h>
+
+struct pamsc_args;
+
+/** A TGT held in memory between pam_sm_authenticate and pam_sm_setcred. */
+struct pamsc_tgt {
+    krb5_context ctx;
+    krb5_ccache cc;   /* MEMORY: ccache holding the client principal and the TGT */
+    char *principal;  /* unparsed client principal, malloc'd */
+};
+
+/**
+ * Build MIT's X509_user_identity for one certificate on one token.
+ * @param[in]  module      PKCS#11 module path; must not contain ':' (MIT cannot escape it)
+ * @param[in]  slot_id     PKCS#11 slot id (written in decimal, as MIT parses it)
+ * @param[in]  cert_id     CKA_ID, @p id_len bytes (written in hex)
+ * @param[out] ret_identity "PKCS11:module_name=M:slotid=N:certid=HEX", free with free()
+ * @return 0; -EINVAL ':' in the module path or empty id; -ENOMEM
+ * Source: MIT krb5 doc/admin/conf_files/krb5_conf.rst, "PKCS11:" identities.
+ */
+int pamsc_pkinit_identity(const char *module, unsigned long slot_id, const uint8_t *cert_id,
+                          size_t id_len, char **ret_identity);
+
+/**
+ * Get a TGT for @p user by PKINIT.
+ * @param[in]  user          PAM user, parsed with krb5_parse_name (default realm of krb5.conf;
+ *                           KRB5_CONFIG is honoured as libkrb5 does, i.e. not when setuid)
+ * @param[in]  identity      X509_user_identity from pamsc_pkinit_identity()
+ * @param[in]  pin           user PIN, handed to libkrb5's pkinit responder question only
+ * @param[out] ret_tgt       new TGT, free with pamsc_tgt_free(); untouched on failure
+ * @return 0; -EHOSTUNREACH/-ETIMEDOUT KDC unreachable; -ENOENT principal unknown to the KDC;
+ *         -EACCES pre-authentication refused; -EINVAL malformed name or configuration;
+ *         -ENOMEM; -EIO (all logged with libkrb5's message)
+ */
+int pamsc_pkinit_get_tgt(const struct pamsc_args *args, const char *user, const char *identity,
+                         const char *pin, struct pamsc_tgt **ret_tgt);
+
+/** Destroy the MEMORY ccache and free @p tgt (NULL allowed). */
+void pamsc_tgt_free(struct pamsc_tgt *tgt);

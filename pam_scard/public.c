@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The PAM entry points of pam_scard.so, and nothing else: each builds the per-call
+ * state from the module arguments and the configuration, delegates, maps the result
+ * to a PAM code and frees. Exported alone (pam_scard.map).
+ */
+#include <errno.h>
+
+#include <openssl/err.h>
+#include <security/pam_modules.h>
+
+#include "pam_scard/args.h"
+#include "pam_scard/auth.h"
+#include "pam_scard/card.h"
+#include "pam_scard/errmap.h"
+#include "pam_scard/session.h"
+
+/* Leave the host's OpenSSL error queue as empty as we found it, and map the result:
+ * authenticate has its own outcomes, setcred/session steps only success or @p fallback. */
+static int
+finish(int r, int fallback)
+{
+    ERR_clear_error();
+    return pamsc_pam_code_or(r, fallback);
+}
+
+static int
+finish_auth(int r)
+{
+    ERR_clear_error();
+    return pamsc_pam_code(r);
+}
+
+PAM_EXTERN int
+pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+    _cleanup_args_ struct pamsc_args *args = NULL;
+    int r;
+
+    r = pamsc_args_new(pamh, flags, argc, argv, &args);
+    if (r < 0)
+        return r == -ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR; /* configuration errors fail closed */
+    r = pamsc_authenticate(args, &pamsc_pcsc_reader_ops);
+    return finish_auth(r);
+}
+
+PAM_EXTERN int
+pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+    _cleanup_args_ struct pamsc_args *args = NULL;
+    int r;
+
+    r = pamsc_args_new(pamh, flags, argc, argv, &args);
+    if (r < 0)
+        return r == -ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
+    r = pamsc_setcred(args, flags);
+    return finish(r, PAM_CRED_ERR);
+}
+
+PAM_EXTERN int
+pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+    _cleanup_args_ struct pamsc_args *args = NULL;
+    int r;
+
+    r = pamsc_args_new(pamh, flags, argc, argv, &args);
+    if (r < 0)
+        return r == -ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
+    r = pamsc_open_session(args);
+    return finish(r, PAM_SESSION_ERR);
+}
+
+PAM_EXTERN int
+pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+    _cleanup_args_ struct pamsc_args *args = NULL;
+    int r;
+
+    r = pamsc_args_new(pamh, flags, argc, argv, &args);
+    if (r < 0)
+        return r == -ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
+    r = pamsc_close_session(args);
+    return finish(r, PAM_SESSION_ERR);
+}
+
+PAM_EXTERN int
+pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+    _cleanup_args_ struct pamsc_args *args = NULL;
+    int r;
+
+    r = pamsc_args_new(pamh, flags, argc, argv, &args);
+    if (r < 0)
+        return r == -ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
+    return pamsc_authenticated(args) ? PAM_SUCCESS : PAM_IGNORE;
+}
+
+PAM_EXTERN int
+pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+    (void)pamh;
+    (void)flags;
+    (void)argc;
+    (void)argv;
+    return PAM_IGNORE; /* PIN change and unblock come later */
+}

@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The connection behind one SCARDCONTEXT: finding and connecting to scardd's socket,
+ * the version handshake, and one request/reply exchange at a time. The library is
+ * quiet unless $SCARD_DEBUG is set; then it logs to stderr.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "resmgr/client/client.h"
+#include "resmgr/proto/conf.h"
+
+static void
+stderr_sink(void *userdata, int priority, const char *msg)
+{
+    (void)userdata;
+    fprintf(stderr, "libscard[%d] <%d>: %s\n", (int)getpid(), priority, msg);
+}
+
+static struct sc_logger
+make_logger(void)
+{
+    const char *e = getenv("SCARD_DEBUG");
+    return (struct sc_logger){.sink = stderr_sink, .max_priority = e && *e ? LOG_DEBUG : -1};
+}
+
+/* $SCARD_SOCKET, else [resmgr] socket, else the built-in default. */
+static int
+socket_path(const struct sc_logger *lg, char *buf, size_t size)
+{
+    const char *env = getenv("SCARD_SOCKET");
+    struct rm_conf conf;
+    int r;
+
+    if (env && *env) {
+        r = snprintf(buf, size, "%s", env) < (int)size ? 0 : -ENAMETOOLONG;
+        return r;
+    }
+    r = rm_conf_load(NULL, &conf, lg);
+    if (r < 0)
+        sc_log(lg, LOG_DEBUG, "configuration not usable, using the default socket");
+    const char *p = r >= 0 && conf.socket ? conf.socket : SC_DEFAULT_SOCKET;
+    r = snprintf(buf, size, "%s", p) < (int)size ? 0 : -ENAMETOOLONG;
+    rm_conf_done(&conf);
+    return r;
+}
+
+static int
+write_all(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return RMC_E_GONE;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int
+read_all(int fd, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = recv(fd, p, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return RMC_E_GONE;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Frame and send one request; called with send_lock held. */
+static int
+send_request(struct rmc_ctx *ctx, uint16_t cmd, uint32_t seq, const void *fixed, size_t fixed_len,
+             const void *tail, size_t tail_len)
+{
+    size_t size = sizeof(struct rm_wire_hdr) + fixed_len + tail_len;
+    _cleanup_free_ void *buf = malloc(size);
+    ssize_t n;
+
+    if (!buf)
+        return -ENOMEM;
+    n = rm_wire_encode(buf, size, cmd, false, seq, 0, fixed, fixed_len, tail, tail_len);
+    if (n < 0)
+        return (int)n;
+    return write_all(ctx->fd, buf, (size_t)n);
+}
+
+static int
+recv_reply(struct rmc_ctx *ctx, uint16_t cmd, uint32_t seq, struct rmc_reply *ret)
+{
+    struct rm_wire_hdr h;
+    uint8_t *buf;
+    int r;
+
+    r = read_all(ctx->fd, &h, sizeof(h));
+    if (r < 0)
+        return r;
+    r = rm_wire_check_header(&h, true);
+    if (r < 0 || h.command != cmd || h.seq != seq)
+        return -EPROTO;
+    buf = malloc(sizeof(h) + h.length);
+    if (!buf)
+        return -ENOMEM;
+    memcpy(buf, &h, sizeof(h));
+    r = read_all(ctx->fd, buf + sizeof(h), h.length);
+    if (r == 0)
+        r = rm_wire_decode(buf, sizeof(h) + h.length, true, &ret->msg);
+    if (r < 0) {
+        free(buf);
+        return r == RMC_E_GONE ? r : -EPROTO;
+    }
+    ret->buf = buf;
+    return 0;
+}
+
+int
+rmc_call(struct rmc_ctx *ctx, uint16_t cmd, const void *fixed, size_t fixed_len, const void *tail,
+         size_t tail_len, struct rmc_reply *ret)
+{
+    uint32_t seq;
+    int r;
+
+    *ret = (struct rmc_reply){0};
+    pthread_mutex_lock(&ctx->io_lock);
+    if (ctx->broken) {
+        r = RMC_E_GONE;
+        goto out;
+    }
+    seq = ++ctx->seq;
+    pthread_mutex_lock(&ctx->send_lock);
+    r = send_request(ctx, cmd, seq, fixed, fixed_len, tail, tail_len);
+    pthread_mutex_unlock(&ctx->send_lock);
+    if (r == 0)
+        r = recv_reply(ctx, cmd, seq, ret);
+    if (r == RMC_E_GONE || r == -EPROTO) {
+        sc_log(&ctx->log, LOG_DEBUG, "%s: connection to scardd lost (%s)", rm_wire_cmd_name(cmd),
+               strerror(-r));
+        ctx->broken = true;
+        goto out;
+    }
+    if (r == 0)
+        r = ret->msg.hdr.status;
+    if (r < 0)
+        sc_log(&ctx->log, LOG_DEBUG, "%s: %s", rm_wire_cmd_name(cmd), strerror(-r));
+out:
+    pthread_mutex_unlock(&ctx->io_lock);
+    return r;
+}
+
+void
+rmc_reply_done(struct rmc_reply *r)
+{
+    free(r->buf);
+    *r = (struct rmc_reply){0};
+}
+
+int
+rmc_cancel(struct rmc_ctx *ctx)
+{
+    int r;
+
+    pthread_mutex_lock(&ctx->send_lock);
+    r = send_request(ctx, RM_CMD_CANCEL, 0, NULL, 0, NULL, 0);
+    pthread_mutex_unlock(&ctx->send_lock);
+    return r;
+}
+
+static int
+connect_socket(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    _cleanup_close_ int fd = -1;
+
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return -ENAMETOOLONG;
+    strcpy(sa.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        return errno == ENOENT || errno == ECONNREFUSED || errno == EACCES ? RMC_E_GONE : -errno;
+    return TAKE_FD(fd);
+}
+
+static int
+handshake(struct rmc_ctx *ctx, uint32_t scope)
+{
+    struct rm_wire_hello hello = {RM_WIRE_MAGIC, RM_WIRE_VERSION_MAJOR, RM_WIRE_VERSION_MINOR,
+                                  (uint32_t)getpid(), 0};
+    struct rm_wire_establish est = {.scope = scope};
+    struct rmc_reply rep;
+    int r;
+
+    r = rmc_call(ctx, RM_CMD_HELLO, &hello, sizeof(hello), NULL, 0, &rep);
+    if (r == 0) {
+        const struct rm_wire_hello *h = rep.msg.fixed;
+        if (!h || rm_wire_hello_check(h) < 0)
+            r = -EPROTO;
+    }
+    rmc_reply_done(&rep);
+    if (r < 0) {
+        sc_log(&ctx->log, LOG_DEBUG, "handshake with scardd failed: %s", strerror(-r));
+        return r;
+    }
+    r = rmc_call(ctx, RM_CMD_ESTABLISH, &est, sizeof(est), NULL, 0, &rep);
+    rmc_reply_done(&rep);
+    return r;
+}
+
+int
+rmc_ctx_new(uint32_t scope, struct rmc_ctx **ret)
+{
+    char path[PATH_MAX] = "";
+    struct rmc_ctx *ctx;
+    int r;
+
+    ctx = calloc(1, sizeof(*ctx));
+    if (!ctx)
+        return -ENOMEM;
+    ctx->fd = -1;
+    ctx->log = make_logger();
+    atomic_init(&ctx->refs, 1);
+    pthread_mutex_init(&ctx->io_lock, NULL);
+    pthread_mutex_init(&ctx->send_lock, NULL);
+    r = socket_path(&ctx->log, path, sizeof(path));
+    if (r >= 0)
+        r = ctx->fd = connect_socket(path);
+    if (r < 0)
+        sc_log(&ctx->log, LOG_DEBUG, "cannot connect to scardd at '%s': %s", path,
+               strerror(r == RMC_E_GONE ? ECONNREFUSED : -r));
+    else
+        r = handshake(ctx, scope);
+    if (r < 0) {
+        rmc_ctx_unref(ctx);
+        return r;
+    }
+    *ret = ctx;
+    return 0;
+}
+
+void
+rmc_ctx_unref(struct rmc_ctx *ctx)
+{
+    if (!ctx || atomic_fetch_sub(&ctx->refs, 1) != 1)
+        return;
+    if (ctx->fd >= 0)
+        close(ctx->fd);
+    pthread_mutex_destroy(&ctx->io_lock);
+    pthread_mutex_destroy(&ctx->send_lock);
+    free(ctx);
+}

@@ -1,0 +1,395 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The manager: one epoll loop that owns the listening socket, the clients and their
+ * buffers, signals (signalfd) and the readers' eventfds. Frames are length-checked
+ * before any allocation; a malformed frame ends only the client that sent it.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "resmgr/daemon/scardd.h"
+
+#define IN_MAX (sizeof(struct rm_wire_hdr) + RM_WIRE_PAYLOAD_MAX)
+
+int
+rm_source_add(struct rm_manager *m, struct rm_source *s, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = s};
+    return epoll_ctl(m->epoll_fd, EPOLL_CTL_ADD, s->fd, &ev) < 0 ? -errno : 0;
+}
+
+static void
+source_mod(struct rm_manager *m, struct rm_source *s, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = s};
+    (void)epoll_ctl(m->epoll_fd, EPOLL_CTL_MOD, s->fd, &ev);
+}
+
+struct rm_client *
+rm_client_find(struct rm_manager *m, uint64_t id)
+{
+    struct rm_client *c;
+    LIST_FOREACH(c, &m->clients, link)
+        if (c->id == id && !c->dead)
+            return c;
+    return NULL;
+}
+
+void
+rm_client_kill(struct rm_client *c, const char *why)
+{
+    if (c->dead)
+        return;
+    log_debug("client %llu (pid %d): %s", (unsigned long long)c->id, (int)c->pid, why);
+    c->dead = true;
+}
+
+static void
+flush_out(struct rm_client *c)
+{
+    while (c->out_off < c->out_len) {
+        ssize_t n = send(c->sock.fd, c->out + c->out_off, c->out_len - c->out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n <= 0) {
+            rm_client_kill(c, "write failed");
+            return;
+        }
+        c->out_off += (size_t)n;
+    }
+    if (c->out_off == c->out_len)
+        c->out_off = c->out_len = 0;
+    bool want = c->out_len > 0;
+    if (want != c->want_out) {
+        c->want_out = want;
+        source_mod(c->m, &c->sock, EPOLLIN | (want ? EPOLLOUT : 0));
+    }
+}
+
+void
+rm_client_reply(struct rm_client *c, uint16_t cmd, uint32_t seq, int status, const void *fixed,
+                size_t fixed_len, const void *tail, size_t tail_len)
+{
+    size_t need = sizeof(struct rm_wire_hdr) + fixed_len + tail_len;
+    ssize_t n;
+
+    c->busy = false;
+    if (c->dead)
+        return;
+    uint8_t *p = realloc(c->out, c->out_len + need);
+    if (!p) {
+        rm_client_kill(c, "out of memory");
+        return;
+    }
+    c->out = p;
+    n = rm_wire_encode(c->out + c->out_len, need, cmd, true, seq, status, fixed, fixed_len, tail,
+                       tail_len);
+    if (n < 0) {
+        log_error_errno((int)n, "cannot encode %s reply", rm_wire_cmd_name(cmd));
+        rm_client_kill(c, "internal encoding error");
+        return;
+    }
+    c->out_len += (size_t)n;
+    flush_out(c);
+    c->m->state_changed = true; /* buffered frames may now be processed, see process_input */
+}
+
+/* Run complete frames from the input buffer while the client is not busy. */
+static void
+process_input(struct rm_client *c)
+{
+    size_t off = 0;
+
+    while (!c->dead && c->in_len - off >= sizeof(struct rm_wire_hdr)) {
+        struct rm_wire_hdr h;
+        struct rm_wire_msg msg;
+        int r;
+
+        memcpy(&h, c->in + off, sizeof(h));
+        r = rm_wire_check_header(&h, false);
+        if (r < 0) {
+            log_warning("client %llu (pid %d): malformed frame header (%s), disconnecting",
+                        (unsigned long long)c->id, (int)c->pid, strerror(-r));
+            rm_client_kill(c, "protocol error");
+            break;
+        }
+        size_t len = sizeof(h) + h.length;
+        if (c->in_len - off < len)
+            break;
+        if (c->busy && h.command != RM_CMD_CANCEL)
+            break; /* one request at a time */
+        r = rm_wire_decode(c->in + off, len, false, &msg);
+        if (r < 0) {
+            log_warning("client %llu (pid %d): malformed %s request (%s), disconnecting",
+                        (unsigned long long)c->id, (int)c->pid, rm_wire_cmd_name(h.command),
+                        strerror(-r));
+            rm_client_kill(c, "protocol error");
+            break;
+        }
+        /* copy: dispatch may keep the frame (blocked on a transaction) */
+        _cleanup_free_ void *frame = malloc(len);
+        if (!frame) {
+            rm_client_kill(c, "out of memory");
+            break;
+        }
+        memcpy(frame, c->in + off, len);
+        off += len;
+        rm_dispatch(c, frame, len);
+    }
+    if (off > 0) {
+        memmove(c->in, c->in + off, c->in_len - off);
+        c->in_len -= off;
+    }
+}
+
+static void
+on_client(struct rm_manager *m, struct rm_source *s, uint32_t events)
+{
+    struct rm_client *c = (struct rm_client *)((char *)s - offsetof(struct rm_client, sock));
+    ssize_t n;
+
+    (void)m;
+    if (events & EPOLLOUT)
+        flush_out(c);
+    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || c->dead)
+        return;
+    if (c->in_len == IN_MAX) {
+        rm_client_kill(c, "input overflow");
+        return;
+    }
+    n = recv(c->sock.fd, c->in + c->in_len, IN_MAX - c->in_len, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        rm_client_kill(c, n == 0 ? "disconnected" : "read error");
+        return;
+    }
+    c->in_len += (size_t)n;
+    process_input(c);
+}
+
+static void
+client_free(struct rm_client *c)
+{
+    rm_dispatch_client_gone(c);
+    rm_gsc_drop(c);
+    LIST_REMOVE(c, link);
+    if (c->sock.fd >= 0)
+        close(c->sock.fd);
+    if (c->timer.fd >= 0)
+        close(c->timer.fd);
+    free(c->in);
+    free(c->out);
+    free(c);
+}
+
+static void
+on_listen(struct rm_manager *m, struct rm_source *s, uint32_t events)
+{
+    struct rm_client *c;
+    struct ucred cred;
+    socklen_t cl = sizeof(cred);
+    _cleanup_close_ int fd = -1;
+
+    (void)events;
+    fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0)
+        return;
+    c = calloc(1, sizeof(*c));
+    if (!c || !(c->in = malloc(IN_MAX))) {
+        free(c);
+        log_error("out of memory accepting a client");
+        return;
+    }
+    c->m = m;
+    c->id = ++m->next_client_id;
+    c->timer.fd = -1;
+    c->pid = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 ? cred.pid : -1;
+    c->sock.fd = TAKE_FD(fd);
+    c->sock.cb = on_client;
+    LIST_INIT(&c->handles);
+    LIST_INSERT_HEAD(&m->clients, c, link);
+    if (rm_source_add(m, &c->sock, EPOLLIN) < 0)
+        rm_client_kill(c, "epoll failed");
+    log_debug("client %llu connected (pid %d)", (unsigned long long)c->id, (int)c->pid);
+}
+
+static void
+on_signal(struct rm_manager *m, struct rm_source *s, uint32_t events)
+{
+    struct signalfd_siginfo si;
+
+    (void)events;
+    if (read(s->fd, &si, sizeof(si)) == sizeof(si)) {
+        log_info("signal %u received, exiting", si.ssi_signo);
+        m->quit = true;
+    }
+}
+
+static int
+make_parent(const char *path)
+{
+    _cleanup_free_ char *dir = strdup(path);
+    char *slash;
+
+    if (!dir)
+        return -ENOMEM;
+    slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int
+listen_socket(struct rm_manager *m)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    const char *path = m->conf.socket;
+    int r;
+
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return log_error_errno(-ENAMETOOLONG, "socket path '%s'", path);
+    r = make_parent(path);
+    if (r < 0)
+        return log_error_errno(r, "cannot create the directory of '%s'", path);
+    strcpy(sa.sun_path, path);
+    m->listen.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (m->listen.fd < 0)
+        return log_error_errno(-errno, "socket");
+    (void)unlink(path);
+    if (bind(m->listen.fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        return log_error_errno(-errno, "cannot bind '%s'", path);
+    (void)chmod(path, 0666); /* every local user may use PC/SC, as with pcscd */
+    if (listen(m->listen.fd, 64) < 0)
+        return log_error_errno(-errno, "listen");
+    m->listen.cb = on_listen;
+    return rm_source_add(m, &m->listen, EPOLLIN);
+}
+
+int
+rm_manager_new(const struct rm_conf *conf, struct rm_manager **ret)
+{
+    struct rm_manager *m = calloc(1, sizeof(*m));
+    sigset_t mask;
+    int r;
+
+    if (!m)
+        return -ENOMEM;
+    m->listen.fd = m->sig.fd = -1;
+    LIST_INIT(&m->clients);
+    LIST_INIT(&m->readers);
+    LIST_INIT(&m->devices);
+    m->conf = *conf;
+    m->conf.socket = strdup(conf->socket);
+    m->conf.readers_dir = strdup(conf->readers_dir);
+    m->next_handle_id = (uint32_t)getpid() << 12;
+    m->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (!m->conf.socket || !m->conf.readers_dir || m->epoll_fd < 0) {
+        r = m->epoll_fd < 0 ? -errno : -ENOMEM;
+        goto fail;
+    }
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL); /* before any worker thread exists */
+    signal(SIGPIPE, SIG_IGN);
+    m->sig.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    m->sig.cb = on_signal;
+    r = m->sig.fd < 0 ? -errno : rm_source_add(m, &m->sig, EPOLLIN);
+    if (r < 0)
+        goto fail;
+    r = listen_socket(m);
+    if (r < 0)
+        goto fail;
+    r = rm_readers_load(m, m->conf.readers_dir);
+    log_info("listening on %s, %d reader%s", m->conf.socket, r > 0 ? r : 0, r == 1 ? "" : "s");
+    *ret = m;
+    return 0;
+fail:
+    rm_manager_free(m);
+    return r;
+}
+
+static void
+reap(struct rm_manager *m)
+{
+    struct rm_client *c, *next;
+
+    for (c = LIST_FIRST(&m->clients); c; c = next) {
+        next = LIST_NEXT(c, link);
+        if (c->dead)
+            client_free(c);
+    }
+}
+
+int
+rm_manager_run(struct rm_manager *m)
+{
+    struct epoll_event evs[32];
+
+    while (!m->quit) {
+        int n = epoll_wait(m->epoll_fd, evs, ELEMENTSOF(evs), -1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return log_error_errno(-errno, "epoll_wait");
+        for (int i = 0; i < n; i++) {
+            struct rm_source *s = evs[i].data.ptr;
+            s->cb(m, s, evs[i].events);
+        }
+        reap(m);
+        while (m->state_changed) {
+            struct rm_client *c;
+            m->state_changed = false;
+            rm_gsc_wake(m);
+            LIST_FOREACH(c, &m->clients, link)
+                if (!c->busy && !c->dead && c->in_len >= sizeof(struct rm_wire_hdr))
+                    process_input(c);
+            reap(m);
+        }
+    }
+    return 0;
+}
+
+void
+rm_manager_free(struct rm_manager *m)
+{
+    struct rm_client *c;
+    struct rm_reader *rd;
+
+    if (!m)
+        return;
+    while ((c = LIST_FIRST(&m->clients)))
+        client_free(c);
+    while ((rd = LIST_FIRST(&m->readers))) {
+        LIST_REMOVE(rd, link);
+        rm_reader_free(rd);
+    }
+    if (m->listen.fd >= 0) {
+        close(m->listen.fd);
+        (void)unlink(m->conf.socket);
+    }
+    if (m->sig.fd >= 0)
+        close(m->sig.fd);
+    if (m->epoll_fd >= 0)
+        close(m->epoll_fd);
+    rm_conf_done(&m->conf);
+    free(m);
+}

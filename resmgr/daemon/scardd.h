@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Internal objects of scardd: the manager (event loop and everything it owns),
+ * clients (one connection = one SCARDCONTEXT), card handles, readers with their
+ * worker threads, and the jobs that carry driver calls between loop and workers.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <ifdhandler.h>
+
+#include "resmgr/proto/conf.h"
+#include "resmgr/proto/wire.h"
+
+struct rm_manager;
+
+/** Something registered in epoll; the loop calls @c cb with the epoll events. */
+struct rm_source {
+    int fd;
+    void (*cb)(struct rm_manager *m, struct rm_source *s, uint32_t events);
+};
+
+/* ---- driver (one dlopen'ed IFD handler instance = one reader.conf entry) ---- */
+
+struct rm_driver_ops {
+    RESPONSECODE (*create_channel_by_name)(DWORD, LPSTR);
+    RESPONSECODE (*create_channel)(DWORD, DWORD);
+    RESPONSECODE (*close_channel)(DWORD);
+    RESPONSECODE (*get_capabilities)(DWORD, DWORD, PDWORD, PUCHAR);
+    RESPONSECODE (*set_capabilities)(DWORD, DWORD, DWORD, PUCHAR);
+    RESPONSECODE (*set_protocol_parameters)(DWORD, DWORD, UCHAR, UCHAR, UCHAR, UCHAR);
+    RESPONSECODE (*power_icc)(DWORD, DWORD, PUCHAR, PDWORD);
+    RESPONSECODE (*transmit_to_icc)(DWORD, SCARD_IO_HEADER, PUCHAR, DWORD, PUCHAR, PDWORD,
+                                    PSCARD_IO_HEADER);
+    RESPONSECODE (*control)(DWORD, DWORD, PUCHAR, DWORD, PUCHAR, DWORD, LPDWORD);
+    RESPONSECODE (*icc_presence)(DWORD);
+};
+
+struct rm_device {
+    void *dl;
+    struct rm_driver_ops ops;
+    pthread_mutex_t lock; /* serialises calls into the driver for all slots of the device */
+    DWORD lun_base;       /* reader index << 16 */
+    unsigned slots;
+    unsigned refs;        /* readers (slots) using it */
+    LIST_ENTRY(rm_device) link;
+};
+
+/* ---- jobs: loop → worker → loop ---- */
+
+enum rm_job_type {
+    JOB_PRESENCE, /* worker → loop only: card inserted (powered, ATR) or removed */
+    JOB_POWER,    /* connect/reconnect: power per action, negotiate protocol */
+    JOB_TRANSMIT,
+    JOB_CONTROL,
+    JOB_GET_ATTR,
+    JOB_SET_ATTR,
+};
+
+struct rm_job {
+    enum rm_job_type type;
+    uint64_t client_id; /* 0: nobody waits for the reply */
+    uint32_t seq;
+    uint16_t cmd;
+    uint32_t handle_id;
+    /* inputs */
+    uint32_t action;    /* JOB_POWER: SCARD_LEAVE_CARD / RESET / UNPOWER */
+    uint32_t protocols; /* JOB_POWER: preferred (0 = keep unnegotiated) */
+    uint32_t protocol;  /* JOB_TRANSMIT */
+    uint32_t code;      /* control code or attribute id */
+    uint32_t recv_max;
+    uint8_t *in;
+    size_t in_len;
+    /* outputs, and the hardware state after the job (worker is the source of truth) */
+    int status;
+    uint8_t *out;
+    size_t out_len;
+    bool did_reset; /* the card was reset or power-cycled */
+    bool present, powered;
+    uint32_t hw_protocol;
+    uint8_t atr[RM_WIRE_ATR_MAX];
+    size_t atr_len;
+    TAILQ_ENTRY(rm_job) link;
+};
+TAILQ_HEAD(rm_job_queue, rm_job);
+
+struct rm_handle;
+
+/** A request waiting for another handle's transaction to end. */
+struct rm_blocked {
+    uint64_t client_id;
+    void *frame;
+    size_t len;
+    TAILQ_ENTRY(rm_blocked) link;
+};
+
+struct rm_reader {
+    struct rm_manager *m;
+    char name[RM_WIRE_NAME_MAX];
+    struct rm_device *dev;
+    DWORD lun;
+    RESPONSECODE (*poll_fn)(DWORD, int);    /* TAG_IFD_POLLING_THREAD_WITH_TIMEOUT */
+    RESPONSECODE (*stop_poll_fn)(DWORD);    /* TAG_IFD_STOP_POLLING_THREAD */
+
+    /* loop-owned mirror of the card, updated from job results */
+    bool present, powered, mute;
+    uint32_t protocol; /* negotiated, 0 = not yet */
+    uint8_t atr[RM_WIRE_ATR_MAX];
+    size_t atr_len;
+    uint64_t card_seq;  /* ++ on each insertion */
+    uint64_t reset_seq; /* ++ on each reset / power cycle */
+    uint16_t events;    /* insert/remove counter, upper 16 bits of GSC states */
+    unsigned n_handles;
+    struct rm_handle *exclusive;
+    struct rm_handle *tx_holder;
+    TAILQ_HEAD(, rm_blocked) blocked; /* FIFO, woken when tx_holder goes */
+
+    /* worker side */
+    pthread_t worker, poller;
+    bool has_worker, has_poller;
+    pthread_mutex_t lock; /* protects todo, done, stop */
+    pthread_cond_t cond;
+    struct rm_job_queue todo, done;
+    bool stop;
+    uint64_t poll_usec;
+    struct rm_source efd; /* eventfd: worker → loop */
+    /* hardware state, under dev->lock, touched by worker/poller only */
+    bool hw_present, hw_powered;
+    uint32_t hw_protocol;
+    uint8_t hw_atr[RM_WIRE_ATR_MAX];
+    size_t hw_atr_len;
+
+    LIST_ENTRY(rm_reader) link;
+};
+
+struct rm_client;
+
+struct rm_handle {
+    uint32_t id;
+    struct rm_client *client;
+    struct rm_reader *reader;
+    uint32_t share_mode;
+    uint32_t protocol;
+    uint64_t card_seq, reset_seq; /* reader's values when last (re)connected */
+    bool connecting;              /* CONNECT job not finished yet */
+    LIST_ENTRY(rm_handle) link;
+};
+
+struct rm_client {
+    struct rm_manager *m;
+    struct rm_source sock;
+    struct rm_source timer; /* GET_STATUS_CHANGE timeout */
+    uint64_t id;
+    pid_t pid;
+    bool hello, established, dead;
+    bool busy; /* one request in progress; further frames wait (CANCEL excepted) */
+    uint8_t *in;
+    size_t in_len;
+    uint8_t *out;
+    size_t out_len, out_off;
+    bool want_out;
+    /* pending GET_STATUS_CHANGE */
+    bool gsc_waiting;
+    uint32_t gsc_seq;
+    struct rm_wire_rstate *gsc_states;
+    uint32_t gsc_count;
+    LIST_HEAD(, rm_handle) handles;
+    LIST_ENTRY(rm_client) link;
+};
+
+struct rm_manager {
+    int epoll_fd;
+    struct rm_source sig;
+    struct rm_source listen;
+    struct rm_conf conf;
+    bool quit;
+    bool state_changed; /* re-check GET_STATUS_CHANGE waiters at the end of this turn */
+    uint64_t next_client_id;
+    uint32_t next_handle_id;
+    uint16_t readers_gen; /* reader list changes, upper 16 bits for \\?PnP?\Notification */
+    unsigned n_readers;
+    LIST_HEAD(, rm_client) clients;
+    LIST_HEAD(, rm_reader) readers;
+    LIST_HEAD(, rm_device) devices;
+};
+
+/* manager.c */
+int rm_manager_new(const struct rm_conf *conf, struct rm_manager **ret);
+void rm_manager_free(struct rm_manager *m);
+int rm_manager_run(struct rm_manager *m);
+int rm_source_add(struct rm_manager *m, struct rm_source *s, uint32_t events);
+struct rm_client *rm_client_find(struct rm_manager *m, uint64_t id);
+/** Queue a reply frame to @p c (ignored when @p c is dead). Clears c->busy. */
+void rm_client_reply(struct rm_client *c, uint16_t cmd, uint32_t seq, int status,
+                     const void *fixed, size_t fixed_len, const void *tail, size_t tail_len);
+/** Mark @p c for removal at the end of this loop turn. */
+void rm_client_kill(struct rm_client *c, const char *why);
+
+/* dispatch.c */
+/** Handle one validated request frame from @p c. */
+void rm_dispatch(struct rm_client *c, const void *frame, size_t len);
+/** A job came back from a reader's worker. */
+void rm_dispatch_job_done(struct rm_manager *m, struct rm_reader *rd, struct rm_job *job);
+/** Release everything @p c holds (handles, transactions, queued requests). */
+void rm_dispatch_client_gone(struct rm_client *c);
+
+/* tracking.c */
+void rm_gsc_start(struct rm_client *c, uint32_t seq, const struct rm_wire_gsc_req *req,
+                  const struct rm_wire_rstate *states);
+void rm_gsc_cancel(struct rm_client *c);
+void rm_gsc_wake(struct rm_manager *m);
+void rm_gsc_drop(struct rm_client *c);
+
+/* reader.c */
+int rm_reader_start(struct rm_manager *m, struct rm_reader *rd);
+void rm_reader_stop(struct rm_reader *rd);
+void rm_reader_free(struct rm_reader *rd);
+/** Queue @p job for the worker (takes ownership). */
+void rm_reader_submit(struct rm_reader *rd, struct rm_job *job);
+void rm_job_free(struct rm_job *job);
+/** Convert an IFD handler response code to -errno. */
+int rm_ifd_to_errno(RESPONSECODE rc);
+
+/* readerconf.c */
+/** Load every reader.conf-style file of @p dir and start its readers; bad entries are logged
+ *  and skipped. @return number of readers; -errno only when @p dir cannot be read. */
+int rm_readers_load(struct rm_manager *m, const char *dir);
+void rm_device_unref(struct rm_device *dev);

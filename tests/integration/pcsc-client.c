@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * PC/SC test client for tests/integration/resmgr.sh, linked against libscard. Each
+ * sub-command exercises one area of the API against a running scardd and the test IFD
+ * handler; it prints what it saw and exits 0 only when every check held.
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <reader.h>
+#include <winscard.h>
+
+#define PNP "\\\\?PnP?\\Notification"
+
+static int failures;
+
+static void
+expect(LONG rv, LONG want, const char *what)
+{
+    if (rv != want) {
+        fprintf(stderr, "FAIL %s: %s (0x%08lX), expected %s\n", what, pcsc_stringify_error(rv),
+                (unsigned long)rv, pcsc_stringify_error(want));
+        failures++;
+    }
+}
+
+static void
+check(bool ok, const char *what)
+{
+    if (!ok) {
+        fprintf(stderr, "FAIL %s\n", what);
+        failures++;
+    }
+}
+
+static long
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static SCARDCONTEXT
+context(void)
+{
+    SCARDCONTEXT ctx = 0;
+    LONG rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx);
+    if (rv != SCARD_S_SUCCESS) {
+        fprintf(stderr, "SCardEstablishContext: %s\n", pcsc_stringify_error(rv));
+        exit(rv == SCARD_E_NO_SERVICE ? 3 : 2);
+    }
+    return ctx;
+}
+
+static int
+cmd_list(void)
+{
+    SCARDCONTEXT ctx = context();
+    LPSTR readers = NULL;
+    DWORD len = SCARD_AUTOALLOCATE, len2 = 0;
+    char groups[64];
+    DWORD glen = sizeof(groups);
+
+    expect(SCardIsValidContext(ctx), SCARD_S_SUCCESS, "IsValidContext");
+    expect(SCardListReaders(ctx, NULL, NULL, &len2), SCARD_S_SUCCESS, "ListReaders(size)");
+    expect(SCardListReaders(ctx, NULL, (LPSTR)&readers, &len), SCARD_S_SUCCESS, "ListReaders");
+    check(len == len2 && readers && readers[len - 1] == '\0', "reader list length");
+    for (char *p = readers; p && *p; p += strlen(p) + 1)
+        printf("%s\n", p);
+    expect(SCardFreeMemory(ctx, readers), SCARD_S_SUCCESS, "FreeMemory");
+    expect(SCardListReaderGroups(ctx, groups, &glen), SCARD_S_SUCCESS, "ListReaderGroups");
+    expect(SCardReleaseContext(ctx), SCARD_S_SUCCESS, "ReleaseContext");
+    expect(SCardIsValidContext(ctx), SCARD_E_INVALID_HANDLE, "IsValidContext after release");
+    return failures ? 1 : 0;
+}
+
+/* Wait until the reader shows PRESENT (want_present) or EMPTY; print the ATR. */
+static int
+cmd_wait(const char *reader, bool want_present, DWORD timeout)
+{
+    SCARDCONTEXT ctx = context();
+    SCARD_READERSTATE rs = {.szReader = reader, .dwCurrentState = SCARD_STATE_UNAWARE};
+    long deadline = now_ms() + (long)timeout;
+    LONG rv;
+
+    for (;;) {
+        long left = deadline - now_ms();
+        rv = SCardGetStatusChange(ctx, left > 0 ? (DWORD)left : 0, &rs, 1);
+        if (rv != SCARD_S_SUCCESS)
+            break;
+        bool present = rs.dwEventState & SCARD_STATE_PRESENT;
+        if (present == want_present && (rs.dwEventState & (want_present ? 0 : SCARD_STATE_EMPTY)) ==
+                                           (want_present ? 0 : SCARD_STATE_EMPTY))
+            break;
+        rs.dwCurrentState = rs.dwEventState & ~SCARD_STATE_CHANGED;
+    }
+    expect(rv, SCARD_S_SUCCESS, want_present ? "wait for card" : "wait for removal");
+    if (rv == SCARD_S_SUCCESS) {
+        printf("state 0x%lx ATR", (unsigned long)rs.dwEventState);
+        for (DWORD i = 0; i < rs.cbAtr; i++)
+            printf(" %02X", rs.rgbAtr[i]);
+        printf("\n");
+        check(!want_present || rs.cbAtr > 0, "ATR returned");
+    }
+    SCardReleaseContext(ctx);
+    return failures ? 1 : 0;
+}
+
+static void
+check_attribs(SCARDHANDLE card, const char *reader)
+{
+    BYTE atr[64], *vendor = NULL;
+    DWORD len = sizeof(atr), vlen = SCARD_AUTOALLOCATE, n = 0;
+    char name[256];
+
+    expect(SCardGetAttrib(card, SCARD_ATTR_ATR_STRING, atr, &len), SCARD_S_SUCCESS, "ATR_STRING");
+    check(len > 1 && atr[0] == 0x3B, "ATR attribute");
+    expect(SCardGetAttrib(card, SCARD_ATTR_VENDOR_NAME, (LPBYTE)&vendor, &vlen), SCARD_S_SUCCESS,
+           "VENDOR_NAME");
+    check(vendor && strcmp((char *)vendor, "scard test driver") == 0, "vendor name");
+    SCardFreeMemory(0, vendor);
+    len = 3;
+    expect(SCardGetAttrib(card, SCARD_ATTR_DEVICE_FRIENDLY_NAME_A, (LPBYTE)name, &len),
+           SCARD_E_INSUFFICIENT_BUFFER, "FRIENDLY_NAME short buffer");
+    len = sizeof(name);
+    expect(SCardGetAttrib(card, SCARD_ATTR_DEVICE_FRIENDLY_NAME_A, (LPBYTE)name, &len),
+           SCARD_S_SUCCESS, "FRIENDLY_NAME");
+    check(strcmp(name, reader) == 0, "friendly name is the reader name");
+    expect(SCardControl(card, CM_IOCTL_GET_FEATURE_REQUEST, NULL, 0, atr, sizeof(atr), &n),
+           SCARD_S_SUCCESS, "Control(GET_FEATURE_REQUEST)");
+    expect(SCardControl(card, SCARD_CTL_CODE(1), NULL, 0, atr, sizeof(atr), &n),
+           SCARD_E_UNSUPPORTED_FEATURE, "Control(unknown)");
+}
+
+static LONG
+echo(SCARDHANDLE card, DWORD proto, const char *text)
+{
+    BYTE cmd[300] = {0x80, 0xEE, 0x00, 0x00}, resp[300];
+    DWORD n = strlen(text), rlen = sizeof(resp);
+    const SCARD_IO_REQUEST *pci = proto == SCARD_PROTOCOL_T1 ? SCARD_PCI_T1 : SCARD_PCI_T0;
+    LONG rv;
+
+    cmd[4] = (BYTE)n;
+    memcpy(cmd + 5, text, n);
+    rv = SCardTransmit(card, pci, cmd, 5 + n, NULL, resp, &rlen);
+    if (rv == SCARD_S_SUCCESS)
+        check(rlen == n + 2 && memcmp(resp, text, n) == 0 && resp[n] == 0x90, "echo response");
+    return rv;
+}
+
+static int
+cmd_echo(const char *reader, const char *text)
+{
+    SCARDCONTEXT ctx = context();
+    SCARDHANDLE card;
+    DWORD proto = 0, state, rproto, rlen = 0, alen = 0;
+    BYTE verify[] = {0x00, 0x20, 0x00, 0x80, 0x06, '1', '2', '3', '4', '5', '6'}, resp[8];
+    DWORD vlen = sizeof(resp);
+
+    expect(SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
+                        &card, &proto), SCARD_S_SUCCESS, "Connect");
+    check(proto == SCARD_PROTOCOL_T1, "T=1 negotiated (the ATR offers only T=1)");
+    expect(SCardStatus(card, NULL, &rlen, &state, &rproto, NULL, &alen), SCARD_S_SUCCESS, "Status");
+    check(rlen == strlen(reader) + 1 && (state & SCARD_PRESENT) && rproto == proto && alen > 0,
+          "Status values");
+    expect(echo(card, proto, text), SCARD_S_SUCCESS, "Transmit(echo)");
+    expect(echo(card, SCARD_PROTOCOL_T0, text), SCARD_E_PROTO_MISMATCH, "Transmit(wrong PCI)");
+    expect(SCardTransmit(card, SCARD_PCI_T1, verify, sizeof(verify), NULL, resp, &vlen),
+           SCARD_S_SUCCESS, "Transmit(VERIFY)");
+    check(vlen == 2 && resp[0] == 0x90, "VERIFY accepted");
+    check_attribs(card, reader);
+    expect(SCardReconnect(card, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, SCARD_RESET_CARD, &proto),
+           SCARD_S_SUCCESS, "Reconnect(RESET)");
+    expect(echo(card, proto, text), SCARD_S_SUCCESS, "Transmit after reconnect");
+    expect(SCardDisconnect(card, SCARD_UNPOWER_CARD), SCARD_S_SUCCESS, "Disconnect(UNPOWER)");
+    expect(SCardDisconnect(card, SCARD_LEAVE_CARD), SCARD_E_INVALID_HANDLE, "Disconnect twice");
+    expect(SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &card, &proto),
+           SCARD_S_SUCCESS, "Connect after unpower");
+    expect(echo(card, proto, text), SCARD_S_SUCCESS, "Transmit after unpower");
+    SCardReleaseContext(ctx); /* releases the handle too */
+    printf("echo ok, protocol T=%d\n", proto == SCARD_PROTOCOL_T1 ? 1 : 0);
+    return failures ? 1 : 0;
+}
+
+/* Hold a transaction for ms milliseconds; prints "<label> begin|end <ms>" for the shell. */
+static int
+cmd_hold(const char *reader, long ms, const char *label)
+{
+    SCARDCONTEXT ctx = context();
+    SCARDHANDLE card;
+    DWORD proto;
+
+    expect(SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &card, &proto),
+           SCARD_S_SUCCESS, "Connect");
+    expect(SCardBeginTransaction(card), SCARD_S_SUCCESS, "BeginTransaction");
+    printf("%s begin %ld\n", label, now_ms());
+    fflush(stdout);
+    usleep((useconds_t)ms * 1000);
+    expect(echo(card, proto, label), SCARD_S_SUCCESS, "Transmit in transaction");
+    printf("%s end %ld\n", label, now_ms());
+    fflush(stdout);
+    expect(SCardEndTransaction(card, SCARD_LEAVE_CARD), SCARD_S_SUCCESS, "EndTransaction");
+    expect(SCardEndTransaction(card, SCARD_LEAVE_CARD), SCARD_E_NOT_TRANSACTED, "End twice");
+    SCardDisconnect(card, SCARD_LEAVE_CARD);
+    SCardReleaseContext(ctx);
+    return failures ? 1 : 0;
+}
+
+struct canceller {
+    SCARDCONTEXT ctx;
+};
+
+static void *
+cancel_later(void *p)
+{
+    struct canceller *c = p;
+    usleep(300 * 1000);
+    expect(SCardCancel(c->ctx), SCARD_S_SUCCESS, "Cancel");
+    return NULL;
+}
+
+/* GetStatusChange: INFINITE wait interrupted by Cancel, timeout, unknown reader, PnP. */
+static int
+cmd_tracking(const char *reader)
+{
+    struct canceller c = {context()};
+    SCARD_READERSTATE rs[2] = {{.szReader = reader}, {.szReader = "No Such Reader 00 00"}};
+    pthread_t t;
+    long start;
+
+    expect(SCardGetStatusChange(c.ctx, 0, rs, 2), SCARD_S_SUCCESS, "GSC(UNAWARE)");
+    check(rs[0].dwEventState & SCARD_STATE_CHANGED, "UNAWARE gives CHANGED");
+    check(rs[1].dwEventState & SCARD_STATE_UNKNOWN, "unknown reader is UNKNOWN");
+    rs[0].dwCurrentState = rs[0].dwEventState & ~SCARD_STATE_CHANGED;
+    expect(SCardGetStatusChange(c.ctx, 200, rs, 1), SCARD_E_TIMEOUT, "GSC timeout");
+    pthread_create(&t, NULL, cancel_later, &c);
+    start = now_ms();
+    expect(SCardGetStatusChange(c.ctx, INFINITE, rs, 1), SCARD_E_CANCELLED, "GSC cancelled");
+    check(now_ms() - start < 5000, "cancel was prompt");
+    pthread_join(t, NULL);
+    SCARD_READERSTATE pnp = {.szReader = PNP, .dwCurrentState = SCARD_STATE_UNAWARE};
+    expect(SCardGetStatusChange(c.ctx, 0, &pnp, 1), SCARD_E_TIMEOUT, "GSC(PnP) no change");
+    check(!(pnp.dwEventState & SCARD_STATE_UNKNOWN), "PnP reader is known");
+    SCardReleaseContext(c.ctx);
+    return failures ? 1 : 0;
+}
+
+/* Exclusive use: a second context gets a sharing violation and sees EXCLUSIVE. */
+static int
+cmd_exclusive(const char *reader)
+{
+    SCARDCONTEXT a = context(), b = context();
+    SCARDHANDLE ca, cb;
+    DWORD proto;
+    SCARD_READERSTATE rs = {.szReader = reader};
+
+    expect(SCardConnect(a, reader, SCARD_SHARE_EXCLUSIVE, SCARD_PROTOCOL_T1, &ca, &proto),
+           SCARD_S_SUCCESS, "Connect(EXCLUSIVE)");
+    expect(SCardConnect(b, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &cb, &proto),
+           SCARD_E_SHARING_VIOLATION, "Connect(SHARED) while exclusive");
+    expect(SCardGetStatusChange(b, 0, &rs, 1), SCARD_S_SUCCESS, "GSC");
+    check(rs.dwEventState & SCARD_STATE_EXCLUSIVE, "EXCLUSIVE flag");
+    expect(SCardDisconnect(ca, SCARD_LEAVE_CARD), SCARD_S_SUCCESS, "Disconnect");
+    expect(SCardConnect(b, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &cb, &proto),
+           SCARD_S_SUCCESS, "Connect(SHARED) after release");
+    rs.dwCurrentState = rs.dwEventState & ~SCARD_STATE_CHANGED;
+    expect(SCardGetStatusChange(a, 1000, &rs, 1), SCARD_S_SUCCESS, "GSC sees INUSE");
+    check(rs.dwEventState & SCARD_STATE_INUSE, "INUSE flag");
+    SCardReleaseContext(a);
+    SCardReleaseContext(b);
+    return failures ? 1 : 0;
+}
+
+/* Connected while the card is pulled: W_REMOVED_CARD. Run with the card removed meanwhile. */
+static int
+cmd_removed(const char *reader, const char *file)
+{
+    SCARDCONTEXT ctx = context();
+    SCARDHANDLE card;
+    DWORD proto;
+    SCARD_READERSTATE rs = {.szReader = reader};
+
+    expect(SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &card, &proto),
+           SCARD_S_SUCCESS, "Connect");
+    expect(SCardGetStatusChange(ctx, 0, &rs, 1), SCARD_S_SUCCESS, "GSC");
+    rs.dwCurrentState = rs.dwEventState & ~SCARD_STATE_CHANGED;
+    check(unlink(file) == 0, "remove the card");
+    expect(SCardGetStatusChange(ctx, 5000, &rs, 1), SCARD_S_SUCCESS, "GSC sees removal");
+    check(rs.dwEventState & SCARD_STATE_EMPTY, "EMPTY after removal");
+    expect(echo(card, proto, "x"), SCARD_W_REMOVED_CARD, "Transmit after removal");
+    expect(SCardStatus(card, NULL, NULL, NULL, NULL, NULL, NULL), SCARD_W_REMOVED_CARD,
+           "Status after removal");
+    expect(SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &card, &proto),
+           SCARD_E_NO_SMARTCARD, "Connect without card");
+    SCardReleaseContext(ctx);
+    return failures ? 1 : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *c = argc > 1 ? argv[1] : "";
+
+    if (strcmp(c, "list") == 0)
+        return cmd_list();
+    if (strcmp(c, "wait-present") == 0 && argc == 4)
+        return cmd_wait(argv[2], true, (DWORD)atol(argv[3]));
+    if (strcmp(c, "wait-empty") == 0 && argc == 4)
+        return cmd_wait(argv[2], false, (DWORD)atol(argv[3]));
+    if (strcmp(c, "echo") == 0 && argc == 4)
+        return cmd_echo(argv[2], argv[3]);
+    if (strcmp(c, "hold") == 0 && argc == 5)
+        return cmd_hold(argv[2], atol(argv[3]), argv[4]);
+    if (strcmp(c, "tracking") == 0 && argc == 3)
+        return cmd_tracking(argv[2]);
+    if (strcmp(c, "exclusive") == 0 && argc == 3)
+        return cmd_exclusive(argv[2]);
+    if (strcmp(c, "removed") == 0 && argc == 4)
+        return cmd_removed(argv[2], argv[3]);
+    if (strcmp(c, "noservice") == 0) {
+        SCARDCONTEXT ctx;
+        expect(SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, &ctx), SCARD_E_NO_SERVICE,
+               "EstablishContext without daemon");
+        return failures ? 1 : 0;
+    }
+    fprintf(stderr, "usage: pcsc-client list | wait-present|wait-empty READER MS | echo READER TEXT"
+                    " | hold READER MS LABEL | tracking READER | exclusive READER"
+                    " | removed READER FILE | noservice\n");
+    return 2;
+}
