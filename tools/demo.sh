@@ -53,12 +53,12 @@ if [ -z "$pinfile" ] && [ -t 0 ]; then
     rc=0
     LD_PRELOAD="$NSS_WRAPPER" NSS_WRAPPER_PASSWD="$SC_SCRATCH/passwd" NSS_WRAPPER_GROUP="$SC_SCRATCH/group" \
         "$SCARD_LOGIN" --confdir "$SC_SCRATCH/pam" --service scard-login alice \
-        | tee "$SC_SCRATCH/login.out" || rc=$?
+        >"$SC_SCRATCH/login.out" || rc=$?
 else
     rc=0
     chain_login alice "${pinfile:-$SC_SCRATCH/pin}" || rc=$?
-    grep -v '=' "$SC_SCRATCH/login.out" | sed 's/^/    /' || true
 fi
+grep -v '=' "$SC_SCRATCH/login.out" | sed 's/^/    /' || true
 if [ "$rc" -ne 0 ]; then
     echo "==> Sign-in FAILED (PAM status $rc); scardd log:" >&2
     tail -n 20 "$SC_SCRATCH/scardd.log" >&2
