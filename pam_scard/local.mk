@@ -23,7 +23,7 @@ pam_scard_libpamsc_la_SOURCES = \
 	pam_scard/token.c \
 	pam_scard/token.h \
 	$(NULL)
-pam_scard_libpamsc_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden \
+pam_scard_libpamsc_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(PAM_CFLAGS) \
 	$(PCSC_CFLAGS) $(LIBP11_CFLAGS) $(KRB5_CFLAGS) $(CRYPTO_CFLAGS)
 pam_scard_libpamsc_la_LIBADD = common/libsccommon.la resmgr/client/libscard.la \
 	$(LIBP11_LIBS) $(KRB5_LIBS) $(CRYPTO_LIBS) $(PAM_LIBS)

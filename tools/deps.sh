@@ -7,8 +7,8 @@ set -euo pipefail
 build_pkgs=(autoconf automake libtool pkg-config make gcc libc6-dev
     libpcsclite-dev libinih-dev libssl-dev libp11-dev libkrb5-dev libpam0g-dev openssl)
 run_pkgs=(opensc opensc-pkcs11 krb5-kdc krb5-pkinit krb5-user krb5-admin-server
-    libnss-wrapper libpam-wrapper libpam-modules)
-test_pkgs=(libcmocka-dev libpamtest0-dev pamtester pcscd xz-utils)
+    libnss-wrapper libpam-wrapper libpam-modules python3)
+test_pkgs=(libcmocka-dev pamtester pcscd softhsm2 iproute2 xz-utils)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 [ "${1:-}" = "--tests" ] && want+=("${test_pkgs[@]}")

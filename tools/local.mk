@@ -1,4 +1,5 @@
 # tools: scard-login, a small PAM sign-in driver for the demo and the integration tests.
 noinst_PROGRAMS += tools/scard-login
 tools_scard_login_SOURCES = tools/scard-login.c
+tools_scard_login_CFLAGS = $(AM_CFLAGS) $(PAM_CFLAGS)
 tools_scard_login_LDADD = common/libsccommon.la $(PAM_LIBS)

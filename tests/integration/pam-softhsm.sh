@@ -11,8 +11,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib/kdc.sh"
 
 B="${top_builddir:?run through make check}"
-SOFTHSM_MODULE=$(ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so 2>/dev/null | head -n1 || true)
-NSS_WRAPPER=$(ls /usr/lib/*/libnss_wrapper.so 2>/dev/null | head -n1 || true)
+SOFTHSM_MODULE=$(sc_first_file /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so)
+NSS_WRAPPER=$(sc_first_file /usr/lib/*/libnss_wrapper.so)
 TEST_MODULE="$B/tests/integration/.libs/pam_scard_softhsm.so"
 PAM_SCARD="$B/pam_scard/.libs/pam_scard.so"
 LOGIN="$B/tools/scard-login"
@@ -77,7 +77,6 @@ printf 'auth required pam_deny.so\naccount required pam_deny.so\n' >"$d/pam/othe
 printf '123456\n' >"$d/pin"; printf '654321\n' >"$d/badpin"
 
 PAM_SUCCESS=0 PAM_SERVICE_ERR=3 PAM_AUTH_ERR=7 PAM_AUTHINFO_UNAVAIL=9 PAM_USER_UNKNOWN=10
-fails=0
 out="$d/login.out"
 login() { # SERVICE USER [PINFILE] → prints the PAM status
     local rc=0
@@ -85,10 +84,8 @@ login() { # SERVICE USER [PINFILE] → prints the PAM status
         "$LOGIN" --confdir "$d/pam" --service "$1" --pin-file "${3:-$d/pin}" "$2" >"$out" 2>&1 || rc=$?
     echo "$rc"
 }
-ok() { echo "ok - $1"; }
-bad() { echo "not ok - $1"; sed 's/^/    # /' "$out"; fails=$((fails + 1)); }
-expect_rc() { if [ "$2" -eq "$3" ]; then ok "$1 (PAM status $3)"; else echo "    # wanted $2, got $3"; bad "$1"; fi; }
-expect_out() { if grep -qE -- "$2" "$out"; then ok "$1"; else echo "    # no /$2/"; bad "$1"; fi; }
+expect_rc() { sc_expect_rc "$1" "$2" "$3" "$out"; }   # NAME WANT GOT
+expect_out() { sc_expect_grep "$1" "$2" "$out"; }      # NAME REGEX (case matters)
 
 # 1. success: prompt names the token and reader; TGT for alice in a unique 0600 ccache
 rc=$(login hsm alice)
@@ -97,12 +94,12 @@ expect_out "PIN prompt names token and reader" "^PIN for alice-token \\($READER\
 expect_out "token name exported" "^PKCS11_LOGIN_TOKEN_NAME=alice-token$"
 expect_out "reader exported" "^SCARD_READER=$READER$"
 ccache=$(sed -n 's/^KRB5CCNAME=//p' "$out")
-case "$ccache" in FILE:"$d"/ccache/krb5cc_alice_??????) ok "ccache name from the template ($ccache)" ;; *) bad "ccache name '$ccache'" ;; esac
+case "$ccache" in FILE:"$d"/ccache/krb5cc_alice_??????) sc_ok "ccache name from the template ($ccache)" ;; *) sc_not_ok "ccache name '$ccache'" "$out" ;; esac
 if klist -c "$ccache" >"$d/klist.out" 2>&1 && grep -q "Default principal: alice@PAMSC.TEST" "$d/klist.out" &&
-    grep -q "krbtgt/PAMSC.TEST@PAMSC.TEST" "$d/klist.out"; then ok "klist shows alice's TGT"; else cat "$d/klist.out" >>"$out"; bad "klist"; fi
-[ "$(stat -c '%a %u' "${ccache#FILE:}" 2>/dev/null)" = "600 2101" ] && ok "ccache is 0600 and alice's" ||
-    bad "ccache mode/owner: $(stat -c '%a %u' "${ccache#FILE:}" 2>&1)"
-grep -q 'PKINIT' "$d/krb/kdc.log" && grep -q 'alice@PAMSC.TEST' "$d/krb/kdc.log" && ok "KDC logged PKINIT for alice" || bad "KDC log"
+    grep -q "krbtgt/PAMSC.TEST@PAMSC.TEST" "$d/klist.out"; then sc_ok "klist shows alice's TGT"; else sc_not_ok "klist" "$out" "$d/klist.out"; fi
+[ "$(stat -c '%a %u' "${ccache#FILE:}" 2>/dev/null)" = "600 2101" ] && sc_ok "ccache is 0600 and alice's" ||
+    sc_not_ok "ccache mode/owner: $(stat -c '%a %u' "${ccache#FILE:}" 2>&1)" "$out"
+grep -q 'PKINIT' "$d/krb/kdc.log" && grep -q 'alice@PAMSC.TEST' "$d/krb/kdc.log" && sc_ok "KDC logged PKINIT for alice" || sc_not_ok "KDC log" "$d/krb/kdc.log"
 
 # 2. wrong PIN: PAM_AUTH_ERR and the user is told; with a known counter, the count
 rc=$(login hsm alice "$d/badpin")
@@ -136,7 +133,7 @@ expect_rc "unknown module argument" $PAM_SERVICE_ERR "$rc"
 rc=$(login hsm-destroy alice)
 ccache=$(sed -n 's/^KRB5CCNAME=//p' "$out")
 expect_rc "sign-in with destroy_ccache_on_close" $PAM_SUCCESS "$rc"
-[ -n "$ccache" ] && [ ! -e "${ccache#FILE:}" ] && ok "ccache destroyed at close_session" || bad "ccache '$ccache' still there"
+[ -n "$ccache" ] && [ ! -e "${ccache#FILE:}" ] && sc_ok "ccache destroyed at close_session" || sc_not_ok "ccache '$ccache' still there" "$out"
 
 # 7. KDC down
 kdc_stop
@@ -150,7 +147,7 @@ expect_rc "real pam_scard without a resource manager" $PAM_AUTHINFO_UNAVAIL "$rc
 expect_out "user is told the service is not running" "smart-card service is not running"
 
 # 9. the cwrap route: pamtester under pam_wrapper (KDC is up again)
-PAM_WRAPPER_LIB=$(ls /usr/lib/*/libpam_wrapper.so 2>/dev/null | head -n1 || true)
+PAM_WRAPPER_LIB=$(sc_first_file /usr/lib/*/libpam_wrapper.so)
 if command -v pamtester >/dev/null && [ -n "$PAM_WRAPPER_LIB" ]; then
     kdc_start
     rc=0
@@ -159,8 +156,7 @@ if command -v pamtester >/dev/null && [ -n "$PAM_WRAPPER_LIB" ]; then
     expect_rc "pamtester authenticate+open_session under pam_wrapper" 0 "$rc"
     expect_out "pamtester saw the PIN prompt" "PIN for alice-token"
 else
-    echo "ok - pamtester under pam_wrapper # SKIP pamtester or pam_wrapper missing"
+    sc_skip_check "pamtester under pam_wrapper" "pamtester or pam_wrapper missing"
 fi
 
-echo "$fails failed"
-[ "$fails" -eq 0 ]
+sc_summary pam-softhsm

@@ -6,42 +6,26 @@
 # provider_library) check reader listing, card insert/remove, Transmit, transactions from
 # two clients, Cancel, and that a malformed frame only costs its sender the connection.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib/common.sh"
 
 top_builddir=${top_builddir:-$(pwd)}
 builddir=${builddir:-$top_builddir}
-for tool in opensc-tool python3; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "SKIP: $tool not found"
-        exit 77
-    fi
-done
+sc_require opensc-tool python3
 
 scardd=$top_builddir/resmgr/scardd
 client=$top_builddir/tests/integration/pcsc-client
 driver=$top_builddir/tests/drivers/.libs/ifd-test.so
 libscard=$top_builddir/resmgr/client/.libs/libscard.so.1
 for f in "$scardd" "$client" "$driver" "$libscard"; do
-    [[ -e $f ]] || { echo "FAIL: $f not built"; exit 1; }
+    [[ -e $f ]] || sc_die "$f not built"
 done
 
-scratch=$(mktemp -d "$builddir/resmgr-test.XXXXXX")
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do
-        kill "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-    rm -rf "$scratch"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*"
-    echo "--- scardd log"
-    cat "$scratch/scardd.log" || true
-    exit 1
-}
+# Every step depends on the ones before: the first failed check ends the test (sc_bail),
+# showing the scardd log.
+sc_scratch resmgr-test
+scratch=$SC_SCRATCH
+SC_FAIL_LOGS=("$scratch/scardd.log")
 
 A="Test Reader A 00 00"
 B="Test Reader B 00 00"
@@ -77,67 +61,58 @@ EOF
 export SCARD_CONF=$scratch/scard.conf
 unset SCARD_SOCKET
 
-echo "# no daemon: SCARD_E_NO_SERVICE"
-"$client" noservice || fail "EstablishContext without a daemon"
+"$client" noservice || sc_bail "EstablishContext without a daemon"
+sc_ok "no daemon: SCARD_E_NO_SERVICE"
 
-echo "# start scardd"
-"$scardd" -f -d -c "$SCARD_CONF" >"$scratch/scardd.log" 2>&1 &
-daemon=$!
-pids+=("$daemon")
-for _ in $(seq 50); do
-    [[ -S $scratch/run/scardd.sock ]] && break
-    sleep 0.1
-done
-[[ -S $scratch/run/scardd.sock ]] || fail "scardd did not create its socket"
-grep -q "Broken Reader" "$scratch/scardd.log" || fail "broken driver not reported"
+sc_spawn "$scratch/scardd.log" "$scardd" -f -d -c "$SCARD_CONF"
+daemon=$SC_LAST_PID
+sc_wait_for 5 test -S "$scratch/run/scardd.sock" || sc_bail "scardd did not create its socket"
+grep -q "Broken Reader" "$scratch/scardd.log" || sc_bail "broken driver not reported"
+sc_ok "scardd started, broken driver reported"
 
-echo "# readers listed"
-"$client" list >"$scratch/list" || fail "list"
-grep -qx "$A" "$scratch/list" || fail "reader A not listed"
-grep -qx "$B" "$scratch/list" || fail "reader B not listed"
-[[ $(wc -l <"$scratch/list") -eq 2 ]] || fail "broken reader listed"
+"$client" list >"$scratch/list" || sc_bail "list"
+grep -qx "$A" "$scratch/list" || sc_bail "reader A not listed" "$scratch/list"
+grep -qx "$B" "$scratch/list" || sc_bail "reader B not listed" "$scratch/list"
+[[ $(wc -l <"$scratch/list") -eq 2 ]] || sc_bail "broken reader listed" "$scratch/list"
+sc_ok "readers listed"
 
-echo "# card present, Transmit, attributes, reconnect"
-"$client" wait-present "$A" 3000 | grep -q "ATR 3B 85 01" || fail "ATR of card A"
-"$client" echo "$A" hello || fail "echo"
-if grep -q "31 32 33 34 35 36" "$scratch/scardd.log"; then fail "PIN bytes in the log"; fi
-grep -q "PIN data masked" "$scratch/scardd.log" || fail "VERIFY not traced masked"
+"$client" wait-present "$A" 3000 | grep -q "ATR 3B 85 01" || sc_bail "ATR of card A"
+"$client" echo "$A" hello || sc_bail "echo"
+if grep -q "31 32 33 34 35 36" "$scratch/scardd.log"; then sc_bail "PIN bytes in the log"; fi
+grep -q "PIN data masked" "$scratch/scardd.log" || sc_bail "VERIFY not traced masked"
+sc_ok "card present, Transmit, attributes, reconnect"
 
-echo "# GetStatusChange: timeout, Cancel from another thread, unknown reader, PnP"
-"$client" tracking "$A" || fail "tracking"
+"$client" tracking "$A" || sc_bail "tracking"
+sc_ok "GetStatusChange: timeout, Cancel from another thread, unknown reader, PnP"
 
-echo "# exclusive connections"
-"$client" exclusive "$A" || fail "exclusive"
+"$client" exclusive "$A" || sc_bail "exclusive"
+sc_ok "exclusive connections"
 
-echo "# transactions from two clients serialise"
-"$client" hold "$A" 400 one >"$scratch/one" &
-c1=$!
-pids+=("$c1")
-"$client" hold "$A" 400 two >"$scratch/two" &
-c2=$!
-pids+=("$c2")
-wait "$c1" || fail "client one"
-wait "$c2" || fail "client two"
+sc_spawn "$scratch/one" "$client" hold "$A" 400 one
+c1=$SC_LAST_PID
+sc_spawn "$scratch/two" "$client" hold "$A" 400 two
+c2=$SC_LAST_PID
+sc_wait "$c1" || sc_bail "client one" "$scratch/one"
+sc_wait "$c2" || sc_bail "client two" "$scratch/two"
 read -r _ _ b1 < <(grep begin "$scratch/one")
 read -r _ _ e1 < <(grep end "$scratch/one")
 read -r _ _ b2 < <(grep begin "$scratch/two")
 read -r _ _ e2 < <(grep end "$scratch/two")
 if ! ((b2 >= e1 || b1 >= e2)); then
-    fail "transactions overlapped: one $b1-$e1, two $b2-$e2"
+    sc_bail "transactions overlapped: one $b1-$e1, two $b2-$e2"
 fi
+sc_ok "transactions from two clients serialise"
 
-echo "# card insert and removal seen by GetStatusChange (driver event thread)"
-"$client" wait-empty "$B" 2000 >/dev/null || fail "reader B should start empty"
-"$client" wait-present "$B" 5000 >"$scratch/waitB" &
-w=$!
-pids+=("$w")
+"$client" wait-empty "$B" 2000 >/dev/null || sc_bail "reader B should start empty"
+sc_spawn "$scratch/waitB" "$client" wait-present "$B" 5000
+w=$SC_LAST_PID
 sleep 0.3
 touch "$scratch/cardB"
-wait "$w" || fail "insertion in reader B not seen"
-"$client" removed "$B" "$scratch/cardB" || fail "removal in reader B"
+sc_wait "$w" || sc_bail "insertion in reader B not seen" "$scratch/waitB"
+"$client" removed "$B" "$scratch/cardB" || sc_bail "removal in reader B"
+sc_ok "card insert and removal seen by GetStatusChange (driver event thread)"
 
-echo "# malformed frames from a raw socket client"
-python3 - "$scratch/run/scardd.sock" <<'EOF' || fail "raw client"
+python3 - "$scratch/run/scardd.sock" <<'EOF' || sc_bail "raw client"
 import socket, struct, sys
 def closed(payload):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -167,21 +142,20 @@ length, cmd, flags, seq, status = struct.unpack("=IHHIi", hdr)
 assert status < 0, "version 99 accepted"
 assert s.recv(16) == b"", "connection kept after version mismatch"
 EOF
-kill -0 "$daemon" || fail "scardd died"
-"$client" list >/dev/null || fail "scardd stopped serving after malformed frames"
-grep -q "malformed" "$scratch/scardd.log" || fail "malformed frame not logged"
+kill -0 "$daemon" || sc_bail "scardd died"
+"$client" list >/dev/null || sc_bail "scardd stopped serving after malformed frames"
+grep -q "malformed" "$scratch/scardd.log" || sc_bail "malformed frame not logged"
+sc_ok "malformed frames from a raw socket client cost only that connection"
 
-echo "# OpenSC through libscard"
 export OPENSC_CONF=$scratch/opensc.conf
-opensc-tool -l >"$scratch/opensc-l" 2>&1 || fail "opensc-tool -l: $(cat "$scratch/opensc-l")"
-grep -q "$A" "$scratch/opensc-l" || fail "opensc-tool -l did not list reader A"
-opensc-tool -a >"$scratch/opensc-a" 2>&1 || fail "opensc-tool -a: $(cat "$scratch/opensc-a")"
-grep -qi "3b:85:01:73:63:61:72:64:e3" "$scratch/opensc-a" || fail "opensc-tool -a ATR"
+opensc-tool -l >"$scratch/opensc-l" 2>&1 || sc_bail "opensc-tool -l" "$scratch/opensc-l"
+grep -q "$A" "$scratch/opensc-l" || sc_bail "opensc-tool -l did not list reader A" "$scratch/opensc-l"
+opensc-tool -a >"$scratch/opensc-a" 2>&1 || sc_bail "opensc-tool -a" "$scratch/opensc-a"
+grep -qi "3b:85:01:73:63:61:72:64:e3" "$scratch/opensc-a" || sc_bail "opensc-tool -a ATR" "$scratch/opensc-a"
+sc_ok "OpenSC through libscard"
 
-echo "# SIGTERM: clean exit, socket removed"
-kill -TERM "$daemon"
-rc=0
-wait "$daemon" || rc=$?
-[[ $rc -eq 0 ]] || fail "scardd exit status $rc"
-[[ ! -e $scratch/run/scardd.sock ]] || fail "socket left behind"
-echo "PASS"
+sc_stop "$daemon"
+sc_expect_rc "scardd exits cleanly on SIGTERM" 0 "$SC_STOP_STATUS"
+[[ ! -e $scratch/run/scardd.sock ]] && sc_ok "socket removed on exit" || sc_not_ok "socket left behind"
+
+sc_summary resmgr

@@ -23,16 +23,10 @@ chain_card carol carol eccp256 >"$SC_SCRATCH/card-carol.log"
 chain_start_scardd
 
 PAM_SUCCESS=0 PAM_AUTH_ERR=7 PAM_AUTHINFO_UNAVAIL=9 PAM_MAXTRIES=11
-fails=0 passes=0
-pass() { echo "ok - $1"; passes=$((passes + 1)); }
-fail() { echo "not ok - $1"; sed 's/^/    # /' "$SC_SCRATCH/login.out"; fails=$((fails + 1)); }
-expect_rc() { # NAME WANT GOT
-    if [ "$2" -eq "$3" ]; then pass "$1 (PAM status $3)"; else echo "    # wanted $2, got $3"; fail "$1"; fi
-}
-expect_out() { # NAME REGEX
-    if grep -qiE -- "$2" "$SC_SCRATCH/login.out"; then pass "$1"; else echo "    # no /$2/"; fail "$1"; fi
-}
-login() { local rc=0; chain_login "$@" || rc=$?; echo "$rc"; }
+out="$SC_SCRATCH/login.out"
+login() { local rc=0; chain_login "$@" || rc=$?; echo "$rc"; }   # → the PAM status; output in $out
+expect_rc() { sc_expect_rc "$1" "$2" "$3" "$out"; }               # NAME WANT GOT
+expect_out() { sc_expect_grep -i "$1" "$2" "$out"; }              # NAME REGEX (any case)
 
 printf '%s\n' 999999 >"$SC_SCRATCH/badpin"
 
@@ -41,17 +35,16 @@ rc=$(login alice)
 expect_rc "alice signs in with her card" $PAM_SUCCESS "$rc"
 expect_out "reader of the card is reported" "^SCARD_READER=Virtual PIV alice"
 expect_out "token name is exported" "^PKCS11_LOGIN_TOKEN_NAME=."
-ccache=$(sed -n 's/^KRB5CCNAME=//p' "$SC_SCRATCH/login.out" | tail -n1)
+ccache=$(sed -n 's/^KRB5CCNAME=//p' "$out" | tail -n1)
 if [ -n "$ccache" ] && klist -c "$ccache" >"$SC_SCRATCH/klist.out" 2>&1 &&
     grep -q "Default principal: alice@$KDC_REALM" "$SC_SCRATCH/klist.out" &&
     grep -q "krbtgt/$KDC_REALM@$KDC_REALM" "$SC_SCRATCH/klist.out"; then
-    pass "klist shows alice's TGT in $ccache"
+    sc_ok "klist shows alice's TGT in $ccache"
 else
-    cat "$SC_SCRATCH/klist.out" >>"$SC_SCRATCH/login.out" 2>/dev/null || true
-    fail "klist shows alice's TGT"
+    sc_not_ok "klist shows alice's TGT" "$out" "$SC_SCRATCH/klist.out"
 fi
-[ "$(stat -c %a "${ccache#FILE:}" 2>/dev/null)" = 600 ] && pass "ccache is mode 0600" || fail "ccache is mode 0600"
-grep -q "alice@$KDC_REALM" "$KDC_DIR/kdc.log" && pass "KDC logged the AS-REQ for alice" || fail "KDC log"
+[ "$(stat -c %a "${ccache#FILE:}" 2>/dev/null)" = 600 ] && sc_ok "ccache is mode 0600" || sc_not_ok "ccache is mode 0600" "$out"
+grep -q "alice@$KDC_REALM" "$KDC_DIR/kdc.log" && sc_ok "KDC logged the AS-REQ for alice" || sc_not_ok "KDC log" "$KDC_DIR/kdc.log"
 
 # 2. wrong PIN: PAM_AUTH_ERR, the user is told how many tries are left; right PIN works again
 rc=$(login alice "$SC_SCRATCH/badpin")
@@ -82,10 +75,11 @@ start=$(date +%s)
 rc=$(login alice)
 expect_rc "no card within card_wait_timeout" $PAM_AUTHINFO_UNAVAIL "$rc"
 expect_out "user is asked to insert the card" "insert"
-(sleep 1; "$SCARD_VCARD" insert alice) &
-inserter=$!
+insert_later() { sleep 1; "$SCARD_VCARD" insert alice; }
+sc_spawn "$SC_SCRATCH/insert.log" insert_later
+inserter=$SC_LAST_PID
 rc=$(login alice)
-wait $inserter
+sc_wait "$inserter" || sc_die "scard-vcard insert alice failed: $(cat "$SC_SCRATCH/insert.log")"
 expect_rc "card inserted while waiting" $PAM_SUCCESS "$rc"
 
 # 5. KDC down: PAM_AUTHINFO_UNAVAIL with a clear message
@@ -100,7 +94,7 @@ kdc_start
 "$SCARD_VCARD" insert carol
 krb5_version=$(krb5-config --version 2>/dev/null | sed -n 's/.*release \([0-9]*\.[0-9]*\).*/\1/p')
 if [ "${krb5_version:-0}" != 1.22 ] && printf '%s\n1.22\n' "${krb5_version:-0}" | sort -V -C; then
-    echo "ok - carol signs in with an ECC P-256 card # SKIP MIT krb5 ${krb5_version:-?} < 1.22 has no PKCS#11 EC PKINIT"
+    sc_skip_check "carol signs in with an ECC P-256 card" "MIT krb5 ${krb5_version:-?} < 1.22 has no PKCS#11 EC PKINIT"
 else
     rc=$(login carol)
     expect_rc "carol signs in with an ECC P-256 card" $PAM_SUCCESS "$rc"
@@ -113,11 +107,10 @@ if command -v pamtester >/dev/null && [ -n "$PAM_WRAPPER" ]; then
     rc=0
     LD_PRELOAD="$PAM_WRAPPER $NSS_WRAPPER" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$SC_SCRATCH/pam" \
         NSS_WRAPPER_PASSWD="$SC_SCRATCH/passwd" NSS_WRAPPER_GROUP="$SC_SCRATCH/group" \
-        pamtester scard-login alice authenticate <"$SC_SCRATCH/pin" >"$SC_SCRATCH/login.out" 2>&1 || rc=$?
+        pamtester scard-login alice authenticate <"$SC_SCRATCH/pin" >"$out" 2>&1 || rc=$?
     expect_rc "pamtester authenticate under pam_wrapper" 0 "$rc"
 else
-    echo "ok - pamtester under pam_wrapper # SKIP pamtester or pam_wrapper missing"
+    sc_skip_check "pamtester under pam_wrapper" "pamtester or pam_wrapper missing"
 fi
 
-echo "signin: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+sc_summary signin

@@ -126,12 +126,20 @@ kdc_issue_client_cert() {
 }
 
 # kdc_start: start krb5kdc in the foreground mode under our PID tracking; wait until it answers.
+_kdc_starts() {
+    local n
+    n=$(grep -c 'commencing operation' "$KDC_DIR/kdc.log" 2>/dev/null || true)
+    echo "${n:-0}"
+}
+
 kdc_start() {
+    # kdc.log is appended to across restarts: wait for one more start line than before.
+    local i before
+    before=$(_kdc_starts)
     sc_spawn "$KDC_DIR/krb5kdc.out" "$KDC_BIN" -n -r "$KDC_REALM"
     KDC_PID=$SC_LAST_PID
-    local i
     for i in $(seq 100); do
-        grep -q 'commencing operation' "$KDC_DIR/kdc.log" 2>/dev/null && return 0
+        [ "$(_kdc_starts)" -gt "$before" ] && return 0
         kill -0 "$KDC_PID" 2>/dev/null || break
         sleep 0.05
     done
