@@ -5,10 +5,15 @@
 set -euo pipefail
 
 build_pkgs=(autoconf automake libtool pkg-config make gcc libc6-dev
-    libpcsclite-dev libinih-dev libssl-dev libp11-dev libkrb5-dev libpam0g-dev openssl)
+    libpcsclite-dev libinih-dev libssl-dev libp11-dev libkrb5-dev libpam0g-dev libsystemd-dev openssl
+    libudev-dev libxml2-dev)  # libudev, libxml2: scardd USB hot-plug and Info.plist (H-readers)
 run_pkgs=(opensc opensc-pkcs11 krb5-kdc krb5-pkinit krb5-user krb5-admin-server
     libnss-wrapper libpam-wrapper libpam-modules python3)
-test_pkgs=(libcmocka-dev pamtester pcscd softhsm2 iproute2 xz-utils)
+# systemd: systemd-socket-activate/systemd-analyze for resmgr-service.sh (its install starts
+# nothing without systemd as PID 1); valgrind: libscard allocation checks.
+test_pkgs=(libcmocka-dev pamtester pcscd softhsm2 iproute2 xz-utils systemd valgrind)
+# vsmartcard-vpcd, pcsc-tools, python3-pyscard: resmgr-vpcd.sh and resmgr-pcsclite-clients.sh
+test_pkgs+=(vsmartcard-vpcd pcsc-tools python3-pyscard)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 [ "${1:-}" = "--tests" ] && want+=("${test_pkgs[@]}")

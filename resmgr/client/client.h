@@ -1,8 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Internals of libscard shared by its files: one connection per SCARDCONTEXT
- * (conn.c), the process-wide handle registry (handles.c) and the conversion of
- * wire status (-errno) into SCARD_* codes (errors.c). Nothing here is exported.
+ * (conn.c), the process-wide handle registry (handles.c), output buffers and
+ * SCARD_AUTOALLOCATE (buffers.c) and the conversion of wire status (-errno) into
+ * SCARD_* codes (errors.c). Nothing here is exported.
+ *
+ * Threads: any call may come from any thread. Each context has its own locks (io_lock for
+ * one exchange at a time, send_lock for writes so that SCardCancel never waits behind a
+ * blocked SCardGetStatusChange); the two process-wide tables (handles, auto-allocated
+ * blocks) have mutexes that are never held across I/O. Fork: a context belongs to the
+ * process that created it; in a child every handle of it is refused (SCARD_E_INVALID_HANDLE)
+ * and its socket closed in the child only, so the parent's connection is untouched.
  */
 #pragma once
 
@@ -10,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <winscard.h>
 
@@ -29,7 +38,8 @@ struct rmc_ctx {
     pthread_mutex_t send_lock; /* serialises writes; SCardCancel takes only this one */
     atomic_uint refs;
     uint32_t seq;              /* under io_lock */
-    bool broken;               /* under io_lock: transport failed, every call fails */
+    atomic_bool broken;        /* set under io_lock: transport failed, every call fails */
+    pid_t pid;                 /* creator; any other process is refused (fork) */
     struct sc_logger log;      /* quiet unless $SCARD_DEBUG */
 };
 
@@ -63,6 +73,13 @@ void rmc_reply_done(struct rmc_reply *r);
 /** Send the one-way CANCEL (does not wait for io_lock). @return 0; RMC_E_GONE */
 int rmc_cancel(struct rmc_ctx *ctx);
 
+/**
+ * Is the connection still usable? Does not wait for io_lock and sends nothing: a broken
+ * transport or a daemon that closed its end (exit, auto-exit) means no.
+ * @return 0 usable; RMC_E_GONE
+ */
+int rmc_ctx_check(struct rmc_ctx *ctx);
+
 /* handles.c: SCARDCONTEXT / SCARDHANDLE values ↔ objects. */
 
 /**
@@ -75,7 +92,7 @@ int rmc_handle_add(struct rmc_ctx *ctx, bool card, uint32_t server_handle, long 
 
 /**
  * Look up a handle. @param[out] ret_ctx referenced context (rmc_ctx_unref() it)
- * @return 0; -EBADF unknown id
+ * @return 0; -EBADF unknown id, or a context created by another process (before fork())
  */
 int rmc_handle_get(long id, bool card, struct rmc_ctx **ret_ctx, uint32_t *ret_server_handle);
 
@@ -88,7 +105,36 @@ int rmc_handle_remove_card(long id);
  */
 int rmc_handle_remove_context(long id);
 
+/* buffers.c: PC/SC output buffers. */
+
+/**
+ * Hand @p len bytes to the caller following the PC/SC output-buffer rules:
+ * @p may_alloc and *pcb == SCARD_AUTOALLOCATE → *(void **)buf gets a malloc'd copy that
+ * SCardFreeMemory (rmc_mem_free()) releases; buf == NULL → only the length;
+ * *pcb too small → SCARD_E_INSUFFICIENT_BUFFER with *pcb = @p len.
+ * @return SCARD_S_SUCCESS (*pcb = len); SCARD_E_INVALID_PARAMETER pcb NULL, or
+ *         AUTOALLOCATE with buf NULL; SCARD_E_INSUFFICIENT_BUFFER; SCARD_E_NO_MEMORY
+ */
+LONG rmc_put_out(const void *data, size_t len, void *buf, LPDWORD pcb, bool may_alloc);
+
+/** Take back what a successful rmc_put_out() gave (when a later output of the same call
+ *  fails): frees an auto-allocated block and restores *pcb to @p saved_pcb. */
+void rmc_put_out_undo(void *buf, LPDWORD pcb, DWORD saved_pcb);
+
+/** Free a block handed out under SCARD_AUTOALLOCATE. @return 0 (also for NULL); -EINVAL
+ *  @p p is not such a block (nothing is freed) */
+int rmc_mem_free(const void *p);
+
+/** Number of auto-allocated blocks not yet freed (tests). */
+size_t rmc_mem_count(void);
+
+/** Does the group multi-string @p groups (NULL or empty = all) select the readers? Every
+ *  reader is in SCard$AllReaders, $DefaultReaders, $LocalReaders and $SystemReaders;
+ *  unknown names are ignored (windows.md §1.8). */
+bool rmc_groups_select_all(const char *groups);
+
 /* errors.c */
 
 /** Convert a status from rmc_call() into SCARD_*. */
 LONG rmc_to_scard(int status);
+

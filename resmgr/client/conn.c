@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,7 +139,7 @@ rmc_call(struct rmc_ctx *ctx, uint16_t cmd, const void *fixed, size_t fixed_len,
 
     *ret = (struct rmc_reply){0};
     pthread_mutex_lock(&ctx->io_lock);
-    if (ctx->broken) {
+    if (atomic_load(&ctx->broken)) {
         r = RMC_E_GONE;
         goto out;
     }
@@ -151,7 +152,7 @@ rmc_call(struct rmc_ctx *ctx, uint16_t cmd, const void *fixed, size_t fixed_len,
     if (r == RMC_E_GONE || r == -EPROTO) {
         sc_log(&ctx->log, LOG_DEBUG, "%s: connection to scardd lost (%s)", rm_wire_cmd_name(cmd),
                strerror(-r));
-        ctx->broken = true;
+        atomic_store(&ctx->broken, true);
         goto out;
     }
     if (r == 0)
@@ -168,6 +169,20 @@ rmc_reply_done(struct rmc_reply *r)
 {
     free(r->buf);
     *r = (struct rmc_reply){0};
+}
+
+int
+rmc_ctx_check(struct rmc_ctx *ctx)
+{
+    struct pollfd p = {.fd = ctx->fd, .events = POLLRDHUP};
+
+    if (atomic_load(&ctx->broken))
+        return RMC_E_GONE;
+    /* No request of ours is outstanding unless another thread is in a call; either way the
+     * daemon only ever closes its end when it goes, which sets POLLRDHUP/POLLHUP. */
+    if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+        return RMC_E_GONE;
+    return 0;
 }
 
 int
@@ -234,8 +249,10 @@ rmc_ctx_new(uint32_t scope, struct rmc_ctx **ret)
     if (!ctx)
         return -ENOMEM;
     ctx->fd = -1;
+    ctx->pid = getpid();
     ctx->log = make_logger();
     atomic_init(&ctx->refs, 1);
+    atomic_init(&ctx->broken, false);
     pthread_mutex_init(&ctx->io_lock, NULL);
     pthread_mutex_init(&ctx->send_lock, NULL);
     r = socket_path(&ctx->log, path, sizeof(path));

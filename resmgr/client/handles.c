@@ -4,11 +4,14 @@
  * This table and its mutex are the only shared mutable state of libscard: the PC/SC
  * API hands out integers, so something must turn them back into objects safely
  * (an unknown or released value gives SCARD_E_INVALID_HANDLE, never a crash).
+ * After fork() the child refuses the parent's handles and closes its copies of their
+ * sockets, so that it can neither talk on the parent's connections nor keep them open.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "resmgr/client/client.h"
 
@@ -30,6 +33,39 @@ find(long id, bool card)
         if (entries[i].id == id && entries[i].card == card)
             return &entries[i];
     return NULL;
+}
+
+static void
+reg_atfork_prepare(void)
+{
+    pthread_mutex_lock(&reg_lock);
+}
+
+static void
+reg_atfork_parent(void)
+{
+    pthread_mutex_unlock(&reg_lock);
+}
+
+/* In the child (one thread): every context is the parent's. Close our copies of their
+ * sockets (close() only, never shutdown(), which would cut the parent's connection too). */
+static void
+reg_atfork_child(void)
+{
+    for (size_t i = 0; i < n_entries; i++) {
+        struct rmc_ctx *ctx = entries[i].ctx;
+        if (ctx->fd >= 0 && ctx->pid != getpid()) {
+            (void)close(ctx->fd);
+            ctx->fd = -1;
+        }
+    }
+    pthread_mutex_unlock(&reg_lock);
+}
+
+__attribute__((constructor)) static void
+reg_init(void)
+{
+    (void)pthread_atfork(reg_atfork_prepare, reg_atfork_parent, reg_atfork_child);
 }
 
 static long
@@ -80,6 +116,8 @@ rmc_handle_get(long id, bool card, struct rmc_ctx **ret_ctx, uint32_t *ret_serve
 
     pthread_mutex_lock(&reg_lock);
     e = find(id, card);
+    if (e && e->ctx->pid != getpid())
+        e = NULL; /* created before fork(): the parent's, refused here */
     if (e) {
         atomic_fetch_add(&e->ctx->refs, 1);
         *ret_ctx = e->ctx;
@@ -127,7 +165,7 @@ rmc_handle_remove_context(long id)
 
     pthread_mutex_lock(&reg_lock);
     e = find(id, false);
-    if (!e) {
+    if (!e || e->ctx->pid != getpid()) {
         pthread_mutex_unlock(&reg_lock);
         return -EBADF;
     }

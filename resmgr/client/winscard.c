@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The PC/SC API of libscard.so.1 with pcsc-lite's prototypes (<PCSC/winscard.h>):
- * argument checks, buffer conventions (NULL buffer = length query, SCARD_AUTOALLOCATE)
- * and translation to wire requests. Source: PC/SC Part 5; pcsc-lite winscard_clnt.c
- * behaviour where the specification leaves room.
+ * argument checks, buffer conventions (NULL buffer = length query, SCARD_AUTOALLOCATE,
+ * see buffers.c) and translation to wire requests. Source: PC/SC Part 5; windows.md
+ * §1.7-1.10; pcsc-lite winscard_clnt.c behaviour where the specification leaves room.
+ * Every function is thread-safe; handles of a context made before fork() are refused.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -20,36 +21,6 @@ EXPORT const SCARD_IO_REQUEST g_rgSCardRawPci = {SCARD_PROTOCOL_RAW, sizeof(SCAR
 
 #define PNP_READER "\\\\?PnP?\\Notification"
 
-/*
- * Hand @p len bytes to the caller following the PC/SC output-buffer rules:
- * *pcb == SCARD_AUTOALLOCATE → *(void **)buf gets a malloc'd copy (SCardFreeMemory);
- * buf == NULL → only the length; *pcb too small → SCARD_E_INSUFFICIENT_BUFFER.
- */
-static LONG
-put_out(const void *data, size_t len, void *buf, LPDWORD pcb)
-{
-    if (!pcb)
-        return SCARD_E_INVALID_PARAMETER;
-    if (*pcb == SCARD_AUTOALLOCATE) {
-        void *p;
-        if (!buf)
-            return SCARD_E_INVALID_PARAMETER;
-        p = malloc(len ? len : 1);
-        if (!p)
-            return SCARD_E_NO_MEMORY;
-        memcpy(p, data, len);
-        *(void **)buf = p;
-    } else if (buf) {
-        if (*pcb < len) {
-            *pcb = len;
-            return SCARD_E_INSUFFICIENT_BUFFER;
-        }
-        memcpy(buf, data, len);
-    }
-    *pcb = len;
-    return SCARD_S_SUCCESS;
-}
-
 /* One request on a context; the reply is left in @p rep for the caller. */
 static LONG
 ctx_call(SCARDCONTEXT h, uint16_t cmd, const void *fixed, size_t fixed_len, const void *tail,
@@ -63,6 +34,12 @@ ctx_call(SCARDCONTEXT h, uint16_t cmd, const void *fixed, size_t fixed_len, cons
         return SCARD_E_INVALID_HANDLE;
     r = rmc_call(ctx, cmd, fixed, fixed_len, tail, tail_len, rep);
     rmc_ctx_unref(ctx);
+    /* SCardReleaseContext from another thread cut the connection (e.g. under a blocked
+     * SCardGetStatusChange): the context is what is gone, not the service. */
+    if (r == RMC_E_GONE && rmc_handle_get(h, false, &ctx, NULL) < 0)
+        return SCARD_E_INVALID_HANDLE;
+    if (r == RMC_E_GONE)
+        rmc_ctx_unref(ctx);
     return rmc_to_scard(r);
 }
 
@@ -122,15 +99,18 @@ SCardReleaseContext(SCARDCONTEXT hContext)
     return SCARD_S_SUCCESS;
 }
 
+/* Unknown, released, another process's, or the service has gone (windows.md §1.9, §8.5). */
 EXPORT LONG
 SCardIsValidContext(SCARDCONTEXT hContext)
 {
     struct rmc_ctx *ctx;
+    int r;
 
     if (rmc_handle_get(hContext, false, &ctx, NULL) < 0)
         return SCARD_E_INVALID_HANDLE;
+    r = rmc_ctx_check(ctx);
     rmc_ctx_unref(ctx);
-    return SCARD_S_SUCCESS;
+    return r < 0 ? SCARD_E_INVALID_HANDLE : SCARD_S_SUCCESS;
 }
 
 EXPORT LONG
@@ -139,14 +119,14 @@ SCardListReaders(SCARDCONTEXT hContext, LPCSTR mszGroups, LPSTR mszReaders, LPDW
     struct rmc_reply rep;
     LONG rv;
 
-    (void)mszGroups; /* every reader is in SCard$DefaultReaders */
     if (!pcchReaders)
         return SCARD_E_INVALID_PARAMETER;
     rv = ctx_call(hContext, RM_CMD_LIST_READERS, NULL, 0, NULL, 0, &rep);
-    if (rv == SCARD_S_SUCCESS && rep.msg.tail_len <= 1)
+    /* every reader is in each well-known group; only unknown groups select none */
+    if (rv == SCARD_S_SUCCESS && (rep.msg.tail_len <= 1 || !rmc_groups_select_all(mszGroups)))
         rv = SCARD_E_NO_READERS_AVAILABLE;
     if (rv == SCARD_S_SUCCESS)
-        rv = put_out(rep.msg.tail, rep.msg.tail_len, mszReaders, pcchReaders);
+        rv = rmc_put_out(rep.msg.tail, rep.msg.tail_len, mszReaders, pcchReaders, true);
     rmc_reply_done(&rep);
     return rv;
 }
@@ -154,19 +134,29 @@ SCardListReaders(SCARDCONTEXT hContext, LPCSTR mszGroups, LPSTR mszReaders, LPDW
 EXPORT LONG
 SCardListReaderGroups(SCARDCONTEXT hContext, LPSTR mszGroups, LPDWORD pcchGroups)
 {
-    static const char groups[] = "SCard$DefaultReaders\0";
+    static const char groups[] = "SCard$DefaultReaders\0"; /* + the literal's NUL: "\0\0" */
+    struct rmc_ctx *ctx;
+    int r;
 
-    if (SCardIsValidContext(hContext) != SCARD_S_SUCCESS)
+    if (rmc_handle_get(hContext, false, &ctx, NULL) < 0)
         return SCARD_E_INVALID_HANDLE;
-    return put_out(groups, sizeof(groups), mszGroups, pcchGroups);
+    r = rmc_ctx_check(ctx);
+    rmc_ctx_unref(ctx);
+    if (r < 0)
+        return rmc_to_scard(r);
+    return rmc_put_out(groups, sizeof(groups), mszGroups, pcchGroups, true);
 }
 
+/*
+ * Free a block that SCARD_AUTOALLOCATE handed out, and nothing else: any other non-NULL
+ * pointer gives SCARD_E_INVALID_PARAMETER and is left alone. As with pcsc-lite the memory
+ * is not tied to @p hContext, so it may be freed after SCardReleaseContext too.
+ */
 EXPORT LONG
 SCardFreeMemory(SCARDCONTEXT hContext, LPCVOID pvMem)
 {
-    (void)hContext; /* as pcsc-lite: memory is not tied to the context */
-    free((void *)pvMem);
-    return SCARD_S_SUCCESS;
+    (void)hContext;
+    return rmc_mem_free(pvMem) < 0 ? SCARD_E_INVALID_PARAMETER : SCARD_S_SUCCESS;
 }
 
 EXPORT LONG
@@ -317,7 +307,8 @@ SCardStatus(SCARDHANDLE hCard, LPSTR szReaderName, LPDWORD pcchReaderLen, LPDWOR
     struct rm_wire_handle_disp req = {0};
     const struct rm_wire_status_rep *s;
     struct rmc_reply rep;
-    LONG rv, rv2 = SCARD_S_SUCCESS;
+    DWORD saved = pcchReaderLen ? *pcchReaderLen : 0;
+    LONG rv = SCARD_S_SUCCESS, rv2 = SCARD_S_SUCCESS;
 
     rv = card_call(hCard, RM_CMD_STATUS, &req, sizeof(req), NULL, 0, &rep);
     if (rv != SCARD_S_SUCCESS) {
@@ -330,9 +321,11 @@ SCardStatus(SCARDHANDLE hCard, LPSTR szReaderName, LPDWORD pcchReaderLen, LPDWOR
     if (pdwProtocol)
         *pdwProtocol = s->protocol;
     if (pcchReaderLen)
-        rv = put_out(s->reader, strlen(s->reader) + 1, szReaderName, pcchReaderLen);
+        rv = rmc_put_out(s->reader, strlen(s->reader) + 1, szReaderName, pcchReaderLen, true);
     if (pcbAtrLen)
-        rv2 = put_out(s->atr, s->atr_len, pbAtr, pcbAtrLen);
+        rv2 = rmc_put_out(s->atr, s->atr_len, pbAtr, pcbAtrLen, true);
+    if (rv == SCARD_S_SUCCESS && rv2 != SCARD_S_SUCCESS && pcchReaderLen)
+        rmc_put_out_undo(szReaderName, pcchReaderLen, saved); /* no half-delivered output */
     rmc_reply_done(&rep);
     return rv != SCARD_S_SUCCESS ? rv : rv2;
 }
@@ -354,7 +347,7 @@ SCardTransmit(SCARDHANDLE hCard, const SCARD_IO_REQUEST *pioSendPci, LPCBYTE pbS
     req.recv_max = *pcbRecvLength > RM_WIRE_APDU_MAX ? RM_WIRE_APDU_MAX : (uint32_t)*pcbRecvLength;
     rv = card_call(hCard, RM_CMD_TRANSMIT, &req, sizeof(req), pbSendBuffer, cbSendLength, &rep);
     if (rv == SCARD_S_SUCCESS) {
-        rv = put_out(rep.msg.tail, rep.msg.tail_len, pbRecvBuffer, pcbRecvLength);
+        rv = rmc_put_out(rep.msg.tail, rep.msg.tail_len, pbRecvBuffer, pcbRecvLength, false);
         if (rv == SCARD_S_SUCCESS && pioRecvPci) {
             pioRecvPci->dwProtocol = ((const struct rm_wire_protocol *)rep.msg.fixed)->protocol;
             pioRecvPci->cbPciLength = sizeof(*pioRecvPci);
@@ -379,7 +372,7 @@ SCardControl(SCARDHANDLE hCard, DWORD dwControlCode, LPCVOID pbSendBuffer, DWORD
     req.recv_max = cbRecvLength > RM_WIRE_APDU_MAX ? RM_WIRE_APDU_MAX : (uint32_t)cbRecvLength;
     rv = card_call(hCard, RM_CMD_CONTROL, &req, sizeof(req), pbSendBuffer, cbSendLength, &rep);
     if (rv == SCARD_S_SUCCESS) {
-        rv = put_out(rep.msg.tail, rep.msg.tail_len, pbRecvBuffer, &got);
+        rv = rmc_put_out(rep.msg.tail, rep.msg.tail_len, pbRecvBuffer, &got, false);
         if (lpBytesReturned)
             *lpBytesReturned = rv == SCARD_S_SUCCESS ? got : 0;
     }
@@ -398,7 +391,7 @@ SCardGetAttrib(SCARDHANDLE hCard, DWORD dwAttrId, LPBYTE pbAttr, LPDWORD pcbAttr
         return SCARD_E_INVALID_PARAMETER;
     rv = card_call(hCard, RM_CMD_GET_ATTRIB, &req, sizeof(req), NULL, 0, &rep);
     if (rv == SCARD_S_SUCCESS)
-        rv = put_out(rep.msg.tail, rep.msg.tail_len, pbAttr, pcbAttrLen);
+        rv = rmc_put_out(rep.msg.tail, rep.msg.tail_len, pbAttr, pcbAttrLen, true);
     rmc_reply_done(&rep);
     return rv;
 }

@@ -3,7 +3,8 @@
  * Request handlers of scardd: contexts, card handles, share modes, dispositions and
  * transactions. Requests that need the driver become jobs for the reader's worker and
  * are answered when the job comes back; requests from other handles while a
- * transaction is held wait in the reader's FIFO and are re-dispatched on release.
+ * transaction is held wait in the reader's FIFO (transaction.c) and are re-dispatched on
+ * release. A reset of the card is visible to every other handle at once (W_RESET_CARD).
  * Source: PC/SC Part 5 §3.1; windows.md §1.5–1.6; pcsc-lite winscard.c behaviour.
  */
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <reader.h>
 
 #include "common/log.h"
+#include "resmgr/daemon/apdu.h"
 #include "resmgr/daemon/scardd.h"
 
 #define ACTION_POWER_DOWN ((uint32_t)-1) /* JOB_POWER: power off and leave off */
@@ -64,45 +66,7 @@ reader_find(struct rm_manager *m, const char *name)
 static bool
 park_if_locked(const struct req *q, struct rm_handle *h)
 {
-    struct rm_reader *rd = h->reader;
-    struct rm_blocked *b;
-
-    if (!rd->tx_holder || rd->tx_holder == h)
-        return false;
-    b = calloc(1, sizeof(*b));
-    if (b)
-        b->frame = malloc(q->len);
-    if (!b || !b->frame) {
-        free(b);
-        reply_err(q, -ENOMEM);
-        return true;
-    }
-    memcpy(b->frame, q->frame, q->len);
-    b->len = q->len;
-    b->client_id = q->c->id;
-    TAILQ_INSERT_TAIL(&rd->blocked, b, link);
-    q->c->busy = true;
-    log_debug("reader '%s': %s from client %llu waits for the transaction", rd->name,
-              rm_wire_cmd_name(q->msg->hdr.command), (unsigned long long)q->c->id);
-    return true;
-}
-
-/* Re-dispatch, in order, everything that waited for the transaction. */
-static void
-wake_blocked(struct rm_reader *rd)
-{
-    TAILQ_HEAD(, rm_blocked) q = TAILQ_HEAD_INITIALIZER(q);
-    struct rm_blocked *b;
-
-    TAILQ_CONCAT(&q, &rd->blocked, link);
-    while ((b = TAILQ_FIRST(&q))) {
-        TAILQ_REMOVE(&q, b, link);
-        struct rm_client *c = rm_client_find(rd->m, b->client_id);
-        if (c)
-            rm_dispatch(c, b->frame, b->len);
-        free(b->frame);
-        free(b);
-    }
+    return rm_tx_park(q->c, h, q->frame, q->len);
 }
 
 static void
@@ -120,7 +84,7 @@ handle_remove(struct rm_handle *h)
     free(h);
     rd->m->state_changed = true;
     if (wake)
-        wake_blocked(rd);
+        rm_tx_release(rd);
 }
 
 /* W_REMOVED_CARD / W_RESET_CARD for a handle whose card went away or was reset. */
@@ -155,11 +119,23 @@ job_new(const struct req *q, enum rm_job_type type, const struct rm_handle *h)
     return job;
 }
 
+/* Hand @p job to the worker of @p rd. A reset or power-down is the loop's truth from this
+ * moment: handles other than the requester's see W_RESET_CARD on their next call, even
+ * when it arrives before the worker has run the job (the worker runs jobs in order). */
+static void
+queue_job(struct rm_reader *rd, struct rm_job *job)
+{
+    if (job->type == JOB_POWER && job->action != SCARD_LEAVE_CARD)
+        rd->reset_seq++;
+    rd->jobs_inflight++;
+    rm_reader_submit(rd, job);
+}
+
 static void
 submit(const struct req *q, struct rm_reader *rd, struct rm_job *job)
 {
     q->c->busy = true;
-    rm_reader_submit(rd, job);
+    queue_job(rd, job);
 }
 
 static bool
@@ -181,6 +157,11 @@ do_hello(const struct req *q)
                     (unsigned long long)q->c->id, in->pid, in->major, in->minor);
         reply_err(q, -EPROTONOSUPPORT);
         rm_client_kill(q->c, "version mismatch");
+        return;
+    }
+    if (q->c->refused < 0) { /* decided and logged at accept (manager.c) */
+        reply_err(q, q->c->refused);
+        rm_client_kill(q->c, q->c->refused == -EACCES ? "access refused" : "over a limit");
         return;
     }
     q->c->hello = true;
@@ -211,21 +192,48 @@ do_list_readers(const struct req *q)
     reply(q, 0, &cnt, sizeof(cnt), buf, off);
 }
 
+static unsigned
+count_handles(const struct rm_client *c)
+{
+    const struct rm_handle *h;
+    unsigned n = 0;
+
+    LIST_FOREACH(h, &c->handles, link)
+        n++;
+    return n;
+}
+
+static bool
+valid_share_mode(uint32_t share)
+{
+    return share == SCARD_SHARE_SHARED || share == SCARD_SHARE_EXCLUSIVE ||
+           share == SCARD_SHARE_DIRECT;
+}
+
+/* DIRECT handles need neither a card nor a protocol; they count as users of the reader, so
+ * EXCLUSIVE and DIRECT exclude each other as pcsc-lite does (Windows: DIRECT is exclusive). */
 static void
 do_connect(const struct req *q)
 {
     const struct rm_wire_connect_req *in = q->msg->fixed;
-    struct rm_reader *rd = reader_find(q->c->m, in->reader);
+    struct rm_manager *m = q->c->m;
+    struct rm_reader *rd = reader_find(m, in->reader);
     uint32_t share = in->share_mode, want = in->protocols;
     struct rm_handle *h;
     struct rm_job *job;
 
     if (!rd)
         return reply_err(q, -ENOENT);
-    if (share != SCARD_SHARE_SHARED && share != SCARD_SHARE_EXCLUSIVE && share != SCARD_SHARE_DIRECT)
+    if (!valid_share_mode(share))
         return reply_err(q, -ERANGE);
     if (share != SCARD_SHARE_DIRECT && !(want & (SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1 | SCARD_PROTOCOL_RAW)))
         return reply_err(q, -ERANGE);
+    if (count_handles(q->c) >= m->conf.max_handles_per_context) {
+        log_warning("client %llu (pid %d, uid %u): more than %u card handles, refused "
+                    "(max_handles_per_context)", (unsigned long long)q->c->id, (int)q->c->pid,
+                    (unsigned)q->c->uid, m->conf.max_handles_per_context);
+        return reply_err(q, -ENOMEM); /* SCARD_E_NO_MEMORY, as pcscd */
+    }
     if (rd->exclusive || (share == SCARD_SHARE_EXCLUSIVE && rd->n_handles > 0))
         return reply_err(q, -EBUSY);
     if (share != SCARD_SHARE_DIRECT) {
@@ -237,14 +245,14 @@ do_connect(const struct req *q)
     h = calloc(1, sizeof(*h));
     if (!h)
         return reply_err(q, -ENOMEM);
-    *h = (struct rm_handle){.id = ++q->c->m->next_handle_id, .client = q->c, .reader = rd,
+    *h = (struct rm_handle){.id = ++m->next_handle_id, .client = q->c, .reader = rd,
                             .share_mode = share, .card_seq = rd->card_seq,
                             .reset_seq = rd->reset_seq, .connecting = share != SCARD_SHARE_DIRECT};
     LIST_INSERT_HEAD(&q->c->handles, h, link);
     rd->n_handles++;
     if (share == SCARD_SHARE_EXCLUSIVE)
         rd->exclusive = h;
-    q->c->m->state_changed = true;
+    m->state_changed = true;
     log_debug("client %llu: connect '%s' share %u protocols 0x%x", (unsigned long long)q->c->id,
               rd->name, share, want);
     if (share == SCARD_SHARE_DIRECT) {
@@ -257,6 +265,25 @@ do_connect(const struct req *q)
     job->action = SCARD_LEAVE_CARD;
     job->protocols = want;
     submit(q, rd, job);
+}
+
+/* EJECT: no IFD handler v3 can eject, so it unpowers, as pcsc-lite does. */
+static uint32_t
+power_action(uint32_t disposition)
+{
+    return disposition == SCARD_EJECT_CARD ? SCARD_UNPOWER_CARD : disposition;
+}
+
+/* The protocol in use must stay among the preferred ones unless the card is reset for a
+ * sole user (windows.md §1.6: "must include the current protocol"). */
+static bool
+reconnect_protocol_ok(const struct rm_reader *rd, const struct rm_wire_reconnect_req *in)
+{
+    if (in->share_mode == SCARD_SHARE_DIRECT && !in->protocols)
+        return true;
+    if (!rd->protocol || (in->protocols & rd->protocol))
+        return true;
+    return in->initialization != SCARD_LEAVE_CARD && rd->n_handles == 1;
 }
 
 static void
@@ -272,13 +299,14 @@ do_reconnect(const struct req *q)
     if (park_if_locked(q, h))
         return;
     rd = h->reader;
-    if ((in->share_mode != SCARD_SHARE_SHARED && in->share_mode != SCARD_SHARE_EXCLUSIVE &&
-         in->share_mode != SCARD_SHARE_DIRECT) || !valid_disposition(in->initialization))
+    if (!valid_share_mode(in->share_mode) || !valid_disposition(in->initialization))
         return reply_err(q, -ERANGE);
     if (in->share_mode == SCARD_SHARE_EXCLUSIVE && rd->n_handles > 1)
         return reply_err(q, -EBUSY);
     if (!rd->present)
         return reply_err(q, -ENOMEDIUM);
+    if (!reconnect_protocol_ok(rd, in))
+        return reply_err(q, -EPROTONOSUPPORT);
     if (rd->exclusive == h && in->share_mode != SCARD_SHARE_EXCLUSIVE)
         rd->exclusive = NULL;
     else if (in->share_mode == SCARD_SHARE_EXCLUSIVE)
@@ -288,18 +316,20 @@ do_reconnect(const struct req *q)
     job = job_new(q, JOB_POWER, h);
     if (!job)
         return;
-    job->action = in->initialization == SCARD_EJECT_CARD ? SCARD_LEAVE_CARD : in->initialization;
+    job->action = power_action(in->initialization);
     job->protocols = in->protocols;
     submit(q, rd, job);
 }
 
-/* RESET / UNPOWER of the card on behalf of a handle that is going away (or of nobody). */
+/* RESET / UNPOWER (EJECT) of the card on behalf of a handle that is going away (or of
+ * nobody); NULL when there is nothing to do: LEAVE, card gone, replaced or unpowered. */
 static struct rm_job *
 disposition_job(const struct req *q, struct rm_handle *h, uint32_t disposition)
 {
     struct rm_reader *rd = h->reader;
     struct rm_job *job;
 
+    disposition = power_action(disposition);
     if ((disposition != SCARD_RESET_CARD && disposition != SCARD_UNPOWER_CARD) || !rd->present ||
         h->card_seq != rd->card_seq || !rd->powered)
         return NULL;
@@ -347,15 +377,16 @@ do_begin(const struct req *q)
         return reply_err(q, -EBADF);
     if (park_if_locked(q, h))
         return;
-    r = card_check(h);
+    r = card_check(h); /* reset by another party: W_RESET_CARD (Windows 8+, windows.md §1.5) */
     if (r < 0)
         return reply_err(q, r);
-    h->reader->tx_holder = h;
-    log_debug("reader '%s': transaction begins (client %llu)", h->reader->name,
-              (unsigned long long)q->c->id);
+    if (h->reader->tx_holder != h)
+        rm_tx_begin(h);
     reply(q, 0, NULL, 0, NULL, 0);
 }
 
+/* W_RESET_CARD from End means the transaction was released (Windows 8+): also after the
+ * idle timeout ended it, the holder learns it here or from its next call. */
 static void
 do_end(const struct req *q)
 {
@@ -370,21 +401,21 @@ do_end(const struct req *q)
     if (!valid_disposition(in->disposition))
         return reply_err(q, -ERANGE);
     rd = h->reader;
-    if (rd->tx_holder != h)
-        return reply_err(q, -ENOLCK);
-    rd->tx_holder = NULL;
     r = card_check(h);
+    if (rd->tx_holder != h)
+        return reply_err(q, r < 0 ? r : -ENOLCK);
+    rd->tx_holder = NULL;
     if (r == 0)
         job = disposition_job(q, h, in->disposition);
     if (job) {
-        job->action = in->disposition == SCARD_RESET_CARD ? SCARD_RESET_CARD : SCARD_UNPOWER_CARD;
+        job->action = job->action == SCARD_RESET_CARD ? SCARD_RESET_CARD : SCARD_UNPOWER_CARD;
         job->protocols = h->protocol;
-        submit(q, rd, job);
+        submit(q, rd, job); /* before the waiters: they find the card reset */
     } else {
         reply(q, r, NULL, 0, NULL, 0);
     }
     log_debug("reader '%s': transaction ends (client %llu)", rd->name, (unsigned long long)q->c->id);
-    wake_blocked(rd);
+    rm_tx_release(rd);
 }
 
 static void
@@ -417,22 +448,41 @@ do_status(const struct req *q)
     reply(q, 0, &out, sizeof(out), NULL, 0);
 }
 
-/* Debug trace of a command APDU; the data of PIN commands never reaches the log. */
+/* APDU trace: at LOG_INFO with trace_apdus, else at LOG_DEBUG (--debug). The data of PIN
+ * commands never reaches the log (apdu.c). */
+static int
+trace_priority(const struct rm_manager *m)
+{
+    if (m->conf.trace_apdus)
+        return LOG_INFO;
+    return sc_log_default()->max_priority >= LOG_DEBUG ? LOG_DEBUG : -1;
+}
+
 static void
 trace_apdu(const struct rm_reader *rd, const uint8_t *apdu, size_t len)
 {
-    char hex[3 * 64 + 1] = "";
-    size_t shown = len > 64 ? 64 : len;
-    bool pin = len >= 4 && (apdu[1] == 0x20 || apdu[1] == 0x24 || apdu[1] == 0x2C);
+    char hex[RM_APDU_TRACE_BUF];
+    int prio = trace_priority(rd->m);
 
-    if (sc_log_default()->max_priority < LOG_DEBUG)
+    if (prio < 0)
         return;
-    if (pin)
-        shown = 4;
-    for (size_t i = 0; i < shown; i++)
-        snprintf(hex + 3 * i, 4, "%02X ", apdu[i]);
-    log_debug("reader '%s': > %s%s(%zu bytes)", rd->name, hex, pin ? "[PIN data masked] " : "",
-              len);
+    rm_apdu_format(hex, sizeof(hex), apdu, len, rm_apdu_is_pin_command(apdu, len));
+    sc_log(NULL, prio, "reader '%s': > %s (%zu bytes)", rd->name, hex, len);
+}
+
+static void
+trace_response(const struct rm_reader *rd, const struct rm_job *job)
+{
+    char hex[RM_APDU_TRACE_BUF];
+    int prio = trace_priority(rd->m);
+
+    if (prio < 0 || job->out_len < 2)
+        return;
+    if (prio == LOG_DEBUG) /* --debug alone: the status word only */
+        rm_apdu_format(hex, sizeof(hex), job->out + job->out_len - 2, 2, false);
+    else
+        rm_apdu_format(hex, sizeof(hex), job->out, job->out_len, false);
+    sc_log(NULL, prio, "reader '%s': < %s (%zu bytes)", rd->name, hex, job->out_len);
 }
 
 static void
@@ -532,12 +582,14 @@ do_get_attrib(const struct req *q)
     }
 }
 
-/* The worker's view of the card after a job is the truth; mirror it. */
+/* The worker's view of the card after a job is the truth; mirror it. Resets were counted
+ * when the job was queued (queue_job). */
 static void
 apply_hw(struct rm_reader *rd, const struct rm_job *job)
 {
-    if (job->did_reset)
-        rd->reset_seq++;
+    if (job->type == JOB_POWER && job->did_reset)
+        log_debug("reader '%s': card %s", rd->name,
+                  job->action == SCARD_RESET_CARD ? "reset" : "power-cycled");
     rd->powered = job->powered;
     rd->protocol = job->hw_protocol;
     rd->atr_len = job->atr_len;
@@ -597,12 +649,16 @@ rm_dispatch_job_done(struct rm_manager *m, struct rm_reader *rd, struct rm_job *
 
     if (job->type == JOB_PRESENCE)
         return presence_changed(m, rd, job);
+    if (rd->jobs_inflight > 0)
+        rd->jobs_inflight--;
     apply_hw(rd, job);
     m->state_changed = true;
     c = job->client_id ? rm_client_find(m, job->client_id) : NULL;
     if (!c)
         return;
     h = handle_find(c, job->handle_id);
+    if (h && h->reader->tx_holder == h)
+        rm_tx_touch(rd); /* the end of a long call on the card is activity too */
     if (h && st == 0 && (job->cmd == RM_CMD_RECONNECT || job->cmd == RM_CMD_END_TRANSACTION)) {
         h->card_seq = rd->card_seq;
         h->reset_seq = rd->reset_seq;
@@ -615,9 +671,8 @@ rm_dispatch_job_done(struct rm_manager *m, struct rm_reader *rd, struct rm_job *
         return rm_client_reply(c, job->cmd, job->seq, -EBADF, NULL, 0, NULL, 0);
     case RM_CMD_RECONNECT:
     case RM_CMD_TRANSMIT:
-        if (st == 0 && job->out_len >= 2 && job->cmd == RM_CMD_TRANSMIT)
-            log_debug("reader '%s': < SW %02X%02X (%zu bytes)", rd->name,
-                      job->out[job->out_len - 2], job->out[job->out_len - 1], job->out_len);
+        if (st == 0 && job->cmd == RM_CMD_TRANSMIT)
+            trace_response(rd, job);
         if (st < 0)
             return rm_client_reply(c, job->cmd, job->seq, st, NULL, 0, NULL, 0);
         return rm_client_reply(c, job->cmd, job->seq, 0, &proto, sizeof(proto), job->out,
@@ -631,6 +686,21 @@ rm_dispatch_job_done(struct rm_manager *m, struct rm_reader *rd, struct rm_job *
     }
 }
 
+bool
+rm_dispatch_reset_card(struct rm_handle *h)
+{
+    struct rm_job *job = disposition_job(NULL, h, SCARD_RESET_CARD);
+
+    if (!job)
+        return false;
+    queue_job(h->reader, job);
+    return true;
+}
+
+/* A context that goes without disconnecting (exit, crash, SCardReleaseContext) gets its
+ * cards reset, as on Windows (windows.md §1.6) and pcscd (MSGRemoveContext): a card left
+ * verified must not serve the next application. DIRECT handles and cards already reset
+ * or replaced since the handle connected are left alone. */
 void
 rm_dispatch_client_gone(struct rm_client *c)
 {
@@ -638,16 +708,17 @@ rm_dispatch_client_gone(struct rm_client *c)
 
     while ((h = LIST_FIRST(&c->handles))) {
         struct rm_reader *rd = h->reader;
-        /* a card left mid-transaction or exclusive may hold authenticated state: reset it */
-        if (!h->connecting && (rd->tx_holder == h || rd->exclusive == h)) {
-            struct rm_job *job = disposition_job(NULL, h, SCARD_RESET_CARD);
-            if (job) {
-                log_debug("reader '%s': client %llu gone while holding the card, resetting",
-                          rd->name, (unsigned long long)c->id);
-                rm_reader_submit(rd, job);
-            }
-        }
-        handle_remove(h);
+        bool holder = rd->tx_holder == h || rd->exclusive == h;
+
+        if (!h->connecting && h->share_mode != SCARD_SHARE_DIRECT && card_check(h) == 0 &&
+            rm_dispatch_reset_card(h))
+            sc_log(NULL, holder ? LOG_NOTICE : LOG_INFO,
+                   "reader '%s': client %llu (pid %d) gone %s, resetting the card", rd->name,
+                   (unsigned long long)c->id, (int)c->pid,
+                   rd->tx_holder == h ? "inside a transaction"
+                   : rd->exclusive == h ? "holding the card exclusively"
+                   : "without disconnecting");
+        handle_remove(h); /* queued after the reset: the next waiter finds the card reset */
     }
 }
 
@@ -665,6 +736,15 @@ rm_dispatch(struct rm_client *c, const void *frame, size_t len)
         return rm_client_kill(c, "request before HELLO");
     if (!c->established && msg.hdr.command > RM_CMD_ESTABLISH)
         return reply_err(&q, -EBADF);
+    if (msg.hdr.command >= RM_CMD_RECONNECT && msg.fixed_len >= sizeof(uint32_t)) {
+        /* every request on a card handle starts with the handle: Windows restarts the idle
+         * timer of a transaction on any call on its card (windows.md §1.5) */
+        uint32_t id;
+        memcpy(&id, msg.fixed, sizeof(id));
+        struct rm_handle *h = handle_find(c, id);
+        if (h && h->reader->tx_holder == h)
+            rm_tx_touch(h->reader);
+    }
     switch (msg.hdr.command) {
     case RM_CMD_HELLO:
         return do_hello(&q);

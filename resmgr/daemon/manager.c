@@ -3,8 +3,12 @@
  * The manager: one epoll loop that owns the listening socket, the clients and their
  * buffers, signals (signalfd) and the readers' eventfds. Frames are length-checked
  * before any allocation; a malformed frame ends only the client that sent it.
+ * Service life: the listening socket may come from systemd (socket activation), and a
+ * timerfd, armed only while idle, ends the loop after [resmgr] auto_exit.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,14 +16,28 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "resmgr/daemon/access.h"
 #include "resmgr/daemon/scardd.h"
 
 #define IN_MAX (sizeof(struct rm_wire_hdr) + RM_WIRE_PAYLOAD_MAX)
+
+/* CLOCK_MONOTONIC in microseconds (auto-exit bookkeeping; vDSO, no system call). */
+static uint64_t
+mono_usec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 int
 rm_source_add(struct rm_manager *m, struct rm_source *s, uint32_t events)
@@ -161,7 +179,6 @@ on_client(struct rm_manager *m, struct rm_source *s, uint32_t events)
     struct rm_client *c = (struct rm_client *)((char *)s - offsetof(struct rm_client, sock));
     ssize_t n;
 
-    (void)m;
     if (events & EPOLLOUT)
         flush_out(c);
     if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || c->dead)
@@ -178,6 +195,7 @@ on_client(struct rm_manager *m, struct rm_source *s, uint32_t events)
         return;
     }
     c->in_len += (size_t)n;
+    m->last_activity_usec = mono_usec(); /* auto-exit counts from the last request */
     process_input(c);
 }
 
@@ -196,18 +214,72 @@ client_free(struct rm_client *c)
     free(c);
 }
 
+/* ---- admission (H-sessions): access policy and limits, decided once at accept ---------- */
+
+#define REFUSED_PENDING_MAX 16 /* refused connections waiting for their HELLO to be answered */
+
+static unsigned
+refused_pending(struct rm_manager *m)
+{
+    struct rm_client *c;
+    unsigned n = 0;
+
+    LIST_FOREACH(c, &m->clients, link)
+        n += !c->dead && c->refused < 0;
+    return n;
+}
+
+/* @return 0 admitted; -EACCES access refused; -ENOMEM over max_clients or
+ * max_contexts_per_uid (SCARD_E_NO_MEMORY, as pcscd). Logs the verdict once. */
+static int
+admit(struct rm_manager *m, const struct rm_client *c, const struct rm_peer *peer)
+{
+    const struct rm_access_policy policy = {.allow_all = m->conf.allow_all,
+                                            .allow_local_seat = m->conf.allow_local_seat,
+                                            .groups = m->conf.allowed_groups};
+    unsigned total = 0, same_uid = 0;
+    const struct rm_client *o;
+    char why[300];
+
+    if (rm_access_check(&policy, &rm_access_system_ops, peer, why, sizeof(why)) < 0) {
+        log_notice("client %llu (pid %d, uid %u): access refused: %s", (unsigned long long)c->id,
+                   (int)peer->pid, (unsigned)peer->uid, why);
+        return -EACCES;
+    }
+    LIST_FOREACH(o, &m->clients, link) {
+        if (o->dead || o->refused < 0)
+            continue;
+        total++;
+        same_uid += o->uid == peer->uid;
+    }
+    if (total >= m->conf.max_clients || same_uid >= m->conf.max_contexts_per_uid) {
+        log_warning("client %llu (pid %d, uid %u): refused, %s reached (%u)",
+                    (unsigned long long)c->id, (int)peer->pid, (unsigned)peer->uid,
+                    total >= m->conf.max_clients ? "max_clients" : "max_contexts_per_uid",
+                    total >= m->conf.max_clients ? m->conf.max_clients
+                                                 : m->conf.max_contexts_per_uid);
+        return -ENOMEM;
+    }
+    log_debug("client %llu connected (pid %d, uid %u: %s)", (unsigned long long)c->id,
+              (int)peer->pid, (unsigned)peer->uid, why);
+    return 0;
+}
+
 static void
 on_listen(struct rm_manager *m, struct rm_source *s, uint32_t events)
 {
     struct rm_client *c;
-    struct ucred cred;
-    socklen_t cl = sizeof(cred);
+    struct rm_peer peer;
     _cleanup_close_ int fd = -1;
 
     (void)events;
     fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0)
         return;
+    if (rm_peer_from_socket(fd, &peer) < 0 || refused_pending(m) >= REFUSED_PENDING_MAX) {
+        log_warning("connection without credentials or in a flood of refused ones, closed");
+        return;
+    }
     c = calloc(1, sizeof(*c));
     if (!c || !(c->in = malloc(IN_MAX))) {
         free(c);
@@ -216,15 +288,18 @@ on_listen(struct rm_manager *m, struct rm_source *s, uint32_t events)
     }
     c->m = m;
     c->id = ++m->next_client_id;
+    m->last_activity_usec = mono_usec();
     c->timer.fd = -1;
-    c->pid = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 ? cred.pid : -1;
+    c->pid = peer.pid;
+    c->uid = peer.uid;
+    c->gid = peer.gid;
+    c->refused = admit(m, c, &peer); /* before the insertion: c is not counted */
     c->sock.fd = TAKE_FD(fd);
     c->sock.cb = on_client;
     LIST_INIT(&c->handles);
     LIST_INSERT_HEAD(&m->clients, c, link);
     if (rm_source_add(m, &c->sock, EPOLLIN) < 0)
         rm_client_kill(c, "epoll failed");
-    log_debug("client %llu connected (pid %d)", (unsigned long long)c->id, (int)c->pid);
 }
 
 static void
@@ -256,6 +331,127 @@ make_parent(const char *path)
     return 0;
 }
 
+/* ---- service life (H-service): systemd socket activation and auto-exit ---------------- */
+
+int
+rm_manager_socket_activated(void)
+{
+    int n = sd_listen_fds(0); /* keep LISTEN_* for listen_socket(), which unsets them */
+
+    if (n <= 0)
+        return 0;
+    if (n > 1 || sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0)
+        return -EINVAL;
+    return 1;
+}
+
+/* Take the socket systemd passed. @return 1 taken; 0 none passed; -EINVAL unusable */
+static int
+take_activated_socket(struct rm_manager *m)
+{
+    struct sockaddr_un sa = {0};
+    socklen_t len = sizeof(sa);
+    int r = rm_manager_socket_activated();
+
+    (void)sd_listen_fds(1); /* unset LISTEN_* so that nothing we start inherits them */
+    if (r <= 0)
+        return r;
+    m->listen.fd = SD_LISTEN_FDS_START;
+    m->socket_activated = true;
+    if (fcntl(m->listen.fd, F_SETFL, fcntl(m->listen.fd, F_GETFL) | O_NONBLOCK) < 0 ||
+        fcntl(m->listen.fd, F_SETFD, FD_CLOEXEC) < 0)
+        return log_error_errno(-errno, "socket passed by systemd");
+    if (getsockname(m->listen.fd, (struct sockaddr *)&sa, &len) == 0 && sa.sun_path[0])
+        log_info("socket activation: listening on %.*s", (int)sizeof(sa.sun_path), sa.sun_path);
+    else
+        log_info("socket activation: listening on the socket passed by systemd");
+    return 1;
+}
+
+/* Idle = auto-exit on, no reader, and no client with a request in progress. */
+static bool
+is_idle(struct rm_manager *m)
+{
+    struct rm_client *c;
+
+    if (m->conf.auto_exit_usec == 0 || !LIST_EMPTY(&m->readers))
+        return false;
+    LIST_FOREACH(c, &m->clients, link)
+        if (c->busy || c->gsc_waiting)
+            return false;
+    return true;
+}
+
+/* Arm the one-shot timer for last_activity + auto_exit (absolute), or disarm it (0). */
+static void
+idle_timer_set(struct rm_manager *m, uint64_t at_usec)
+{
+    struct itimerspec its = {.it_value = {(time_t)(at_usec / 1000000u),
+                                          (long)(at_usec % 1000000u) * 1000}};
+
+    if (at_usec == 0 && !m->idle_armed)
+        return;
+    if (timerfd_settime(m->idle_timer.fd, TFD_TIMER_ABSTIME, &its, NULL) < 0) {
+        log_warning_errno(-errno, "cannot set the auto-exit timer");
+        return;
+    }
+    m->idle_armed = at_usec != 0;
+}
+
+/* Called once per loop turn: on becoming idle (a long call such as GetStatusChange ended,
+ * the last reader went) count auto_exit from now; disarm when busy. No wake-up otherwise. */
+static void
+idle_update(struct rm_manager *m)
+{
+    bool idle = is_idle(m);
+
+    if (idle && !m->idle_armed) {
+        m->last_activity_usec = mono_usec();
+        idle_timer_set(m, m->last_activity_usec + m->conf.auto_exit_usec);
+    } else if (!idle && m->idle_armed)
+        idle_timer_set(m, 0);
+}
+
+/* A client waiting in the listen backlog is activity too: accept it rather than exit. */
+static bool
+connection_pending(struct rm_manager *m)
+{
+    struct pollfd p = {.fd = m->listen.fd, .events = POLLIN};
+    return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+static void
+on_idle_timer(struct rm_manager *m, struct rm_source *s, uint32_t events)
+{
+    uint64_t expirations, due = m->last_activity_usec + m->conf.auto_exit_usec;
+
+    (void)events;
+    (void)!read(s->fd, &expirations, sizeof(expirations));
+    m->idle_armed = false;
+    if (!is_idle(m) || connection_pending(m))
+        return; /* idle_update() re-arms when idle again */
+    if (mono_usec() < due) {
+        idle_timer_set(m, due); /* a request came in meanwhile */
+        return;
+    }
+    log_info("no reader and no client for %llu s, exiting",
+             (unsigned long long)(m->conf.auto_exit_usec / 1000000u));
+    m->quit = true;
+}
+
+static int
+idle_timer_init(struct rm_manager *m)
+{
+    m->last_activity_usec = mono_usec();
+    if (m->conf.auto_exit_usec == 0)
+        return 0;
+    m->idle_timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (m->idle_timer.fd < 0)
+        return log_error_errno(-errno, "timerfd_create");
+    m->idle_timer.cb = on_idle_timer;
+    return rm_source_add(m, &m->idle_timer, EPOLLIN);
+}
+
 static int
 listen_socket(struct rm_manager *m)
 {
@@ -263,6 +459,11 @@ listen_socket(struct rm_manager *m)
     const char *path = m->conf.socket;
     int r;
 
+    r = take_activated_socket(m);
+    if (r < 0)
+        return log_error_errno(r, "unusable sockets passed by systemd (LISTEN_FDS)");
+    if (r > 0)
+        goto add;
     if (strlen(path) >= sizeof(sa.sun_path))
         return log_error_errno(-ENAMETOOLONG, "socket path '%s'", path);
     r = make_parent(path);
@@ -278,6 +479,7 @@ listen_socket(struct rm_manager *m)
     (void)chmod(path, 0666); /* every local user may use PC/SC, as with pcscd */
     if (listen(m->listen.fd, 64) < 0)
         return log_error_errno(-errno, "listen");
+add:
     m->listen.cb = on_listen;
     return rm_source_add(m, &m->listen, EPOLLIN);
 }
@@ -291,13 +493,19 @@ rm_manager_new(const struct rm_conf *conf, struct rm_manager **ret)
 
     if (!m)
         return -ENOMEM;
-    m->listen.fd = m->sig.fd = -1;
+    m->listen.fd = m->sig.fd = m->idle_timer.fd = -1;
     LIST_INIT(&m->clients);
     LIST_INIT(&m->readers);
     LIST_INIT(&m->devices);
     m->conf = *conf;
     m->conf.socket = strdup(conf->socket);
     m->conf.readers_dir = strdup(conf->readers_dir);
+    /* H-sessions: own copy (main() frees its conf), idle timer not yet created */
+    m->conf.allowed_groups = conf->allowed_groups ? strdup(conf->allowed_groups) : NULL;
+    /* H-readers: own copy of drivers_dir (freed by rm_conf_done); no readers_dir watch yet */
+    m->conf.drivers_dir = conf->drivers_dir ? strdup(conf->drivers_dir) : NULL;
+    m->readers_watch.fd = -1;
+    m->tx_timer.fd = -1;
     m->next_handle_id = (uint32_t)getpid() << 12;
     m->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (!m->conf.socket || !m->conf.readers_dir || m->epoll_fd < 0) {
@@ -315,11 +523,18 @@ rm_manager_new(const struct rm_conf *conf, struct rm_manager **ret)
     r = m->sig.fd < 0 ? -errno : rm_source_add(m, &m->sig, EPOLLIN);
     if (r < 0)
         goto fail;
+    r = rm_tx_init(m); /* H-sessions: transaction idle timeout */
+    if (r < 0)
+        goto fail;
     r = listen_socket(m);
     if (r < 0)
         goto fail;
     r = rm_readers_load(m, m->conf.readers_dir);
-    log_info("listening on %s, %d reader%s", m->conf.socket, r > 0 ? r : 0, r == 1 ? "" : "s");
+    log_info("listening on %s, %d reader%s", m->socket_activated ? "the activated socket"
+             : m->conf.socket, r > 0 ? r : 0, r == 1 ? "" : "s");
+    r = idle_timer_init(m);
+    if (r < 0)
+        goto fail;
     *ret = m;
     return 0;
 fail:
@@ -364,6 +579,7 @@ rm_manager_run(struct rm_manager *m)
                     process_input(c);
             reap(m);
         }
+        idle_update(m);
     }
     return 0;
 }
@@ -382,10 +598,15 @@ rm_manager_free(struct rm_manager *m)
         LIST_REMOVE(rd, link);
         rm_reader_free(rd);
     }
+    rm_readers_done(m); /* H-readers: inotify, udev, removed readers (after the clients) */
     if (m->listen.fd >= 0) {
         close(m->listen.fd);
-        (void)unlink(m->conf.socket);
+        if (!m->socket_activated) /* systemd owns an activated socket and its path */
+            (void)unlink(m->conf.socket);
     }
+    if (m->idle_timer.fd >= 0)
+        close(m->idle_timer.fd);
+    rm_tx_done(m); /* H-sessions */
     if (m->sig.fd >= 0)
         close(m->sig.fd);
     if (m->epoll_fd >= 0)

@@ -48,6 +48,8 @@ struct rm_device {
     DWORD lun_base;       /* reader index << 16 */
     unsigned slots;
     unsigned refs;        /* readers (slots) using it */
+    unsigned index;       /* H-readers: lun_base >> 16, lowest free among open devices */
+    uint64_t slots_open;  /* H-readers: bit s = channel of slot s opened (pcscd opens each) */
     LIST_ENTRY(rm_device) link;
 };
 
@@ -60,6 +62,7 @@ enum rm_job_type {
     JOB_CONTROL,
     JOB_GET_ATTR,
     JOB_SET_ATTR,
+    JOB_DEFECTIVE, /* H-readers, worker → loop only: presence failed repeatedly (reader.c) */
 };
 
 struct rm_job {
@@ -119,6 +122,9 @@ struct rm_reader {
     struct rm_handle *exclusive;
     struct rm_handle *tx_holder;
     TAILQ_HEAD(, rm_blocked) blocked; /* FIFO, woken when tx_holder goes */
+    /* H-sessions (transaction.c): idle transaction deadline and jobs in the worker */
+    uint64_t tx_deadline_usec;  /* CLOCK_MONOTONIC; 0 = no transaction or timeout off */
+    unsigned jobs_inflight;     /* client jobs submitted and not yet back */
 
     /* worker side */
     pthread_t worker, poller;
@@ -134,6 +140,19 @@ struct rm_reader {
     uint32_t hw_protocol;
     uint8_t hw_atr[RM_WIRE_ATR_MAX];
     size_t hw_atr_len;
+
+    /* H-readers: where the reader came from, removal, defect detection (reader.c) */
+    char *origin;          /* "file:<path>|<entry>" or "usb:<syspath>", malloc'd */
+    bool gone;             /* removed; kept (m->gone_readers) until its last handle and job go */
+    bool defective;        /* loop: a driver call hung or presence failed: UNAVAILABLE */
+    bool leaked;           /* a worker is stuck in the driver: never freed, never joined */
+    struct rm_source hang; /* timerfd: deadline of the driver call in progress */
+    /* under lock: the driver call in progress (worker or poller), for the hang check */
+    const char *call_name[2];        /* [0] worker, [1] poller */
+    uint64_t call_deadline_usec[2];  /* CLOCK_MONOTONIC, 0 = no call */
+    bool hang_armed, hw_defective;
+    struct rm_job *running;      /* job the worker is running */
+    unsigned presence_failures;  /* worker only: consecutive IFDHICCPresence errors */
 
     LIST_ENTRY(rm_reader) link;
 };
@@ -157,6 +176,10 @@ struct rm_client {
     struct rm_source timer; /* GET_STATUS_CHANGE timeout */
     uint64_t id;
     pid_t pid;
+    /* H-sessions (access.c, manager.c): peer credentials and the admission verdict */
+    uid_t uid;
+    gid_t gid;
+    int refused; /* 0, or -EACCES / -ENOMEM: HELLO is answered with it, then the link closed */
     bool hello, established, dead;
     bool busy; /* one request in progress; further frames wait (CANCEL excepted) */
     uint8_t *in;
@@ -169,6 +192,7 @@ struct rm_client {
     uint32_t gsc_seq;
     struct rm_wire_rstate *gsc_states;
     uint32_t gsc_count;
+    uint16_t gsc_readers_gen; /* H-readers: m->readers_gen when the wait began (PnP) */
     LIST_HEAD(, rm_handle) handles;
     LIST_ENTRY(rm_client) link;
 };
@@ -187,12 +211,27 @@ struct rm_manager {
     LIST_HEAD(, rm_client) clients;
     LIST_HEAD(, rm_reader) readers;
     LIST_HEAD(, rm_device) devices;
+    /* H-sessions (transaction.c): one timerfd for every reader's idle-transaction deadline */
+    struct rm_source tx_timer;  /* fd -1 until rm_tx_init() */
+    uint64_t tx_armed_usec;     /* deadline the timer is armed for, 0 = disarmed */
+    /* readers arrival and removal (H-readers, readerconf.c, hotplug.c) */
+    LIST_HEAD(, rm_reader) gone_readers; /* removed while handles or jobs still refer to them */
+    struct rm_source readers_watch;      /* inotify on readers_dir; fd -1 = none */
+    struct rm_hotplug *hotplug;          /* libudev monitor; NULL = off */
+    /* service life (H-service, manager.c): socket activation and auto-exit */
+    bool socket_activated;       /* listen.fd came from systemd: never unlink the socket */
+    struct rm_source idle_timer; /* timerfd, armed only while idle (no reader, no busy client) */
+    bool idle_armed;
+    uint64_t last_activity_usec; /* CLOCK_MONOTONIC of the last client request or connection */
 };
 
 /* manager.c */
 int rm_manager_new(const struct rm_conf *conf, struct rm_manager **ret);
 void rm_manager_free(struct rm_manager *m);
 int rm_manager_run(struct rm_manager *m);
+/** Listening socket passed by systemd (LISTEN_FDS) for this process? @return 1 yes, 0 no,
+ *  -EINVAL more than one, or not a Unix stream listening socket (H-service). */
+int rm_manager_socket_activated(void);
 int rm_source_add(struct rm_manager *m, struct rm_source *s, uint32_t events);
 struct rm_client *rm_client_find(struct rm_manager *m, uint64_t id);
 /** Queue a reply frame to @p c (ignored when @p c is dead). Clears c->busy. */
@@ -208,6 +247,26 @@ void rm_dispatch(struct rm_client *c, const void *frame, size_t len);
 void rm_dispatch_job_done(struct rm_manager *m, struct rm_reader *rd, struct rm_job *job);
 /** Release everything @p c holds (handles, transactions, queued requests). */
 void rm_dispatch_client_gone(struct rm_client *c);
+
+/* transaction.c (H-sessions): FIFO hand-over and the idle-transaction timeout */
+/** Create the idle timer (timerfd in the loop). @return 0; -errno */
+int rm_tx_init(struct rm_manager *m);
+void rm_tx_done(struct rm_manager *m);
+/** Park a request of @p c on a handle of @p rd while another handle holds the transaction.
+ *  @return true parked (or answered -ENOMEM); false the caller goes on */
+bool rm_tx_park(struct rm_client *c, struct rm_handle *h, const void *frame, size_t len);
+/** @p h now holds its reader's transaction; the idle timer starts. */
+void rm_tx_begin(struct rm_handle *h);
+/** The transaction of @p rd ends (End, disconnect, death, timeout): re-dispatch the parked
+ *  requests in arrival order. */
+void rm_tx_release(struct rm_reader *rd);
+/** A call on the transaction holder's card: restart the idle timer. */
+void rm_tx_touch(struct rm_reader *rd);
+
+/* dispatch.c (H-sessions) */
+/** Reset the card @p h is connected to on behalf of nobody (client gone, idle timeout);
+ *  every handle then sees SCARD_W_RESET_CARD. @return true a reset was queued */
+bool rm_dispatch_reset_card(struct rm_handle *h);
 
 /* tracking.c */
 void rm_gsc_start(struct rm_client *c, uint32_t seq, const struct rm_wire_gsc_req *req,
@@ -226,7 +285,47 @@ void rm_job_free(struct rm_job *job);
 /** Convert an IFD handler response code to -errno. */
 int rm_ifd_to_errno(RESPONSECODE rc);
 
-/* readerconf.c */
+/* readerconf.c (H-readers: arrival and removal) */
+/** What a reader is made from: one reader.conf entry or one USB interface. */
+struct rm_reader_spec {
+    const char *friendly; /* FRIENDLYNAME / ifdFriendlyName (+ interface, serial) */
+    const char *device;   /* DEVICENAME for IFDHCreateChannelByName, NULL = by channel */
+    const char *libpath;  /* IFD handler */
+    DWORD channel;        /* CHANNELID when device is NULL */
+    const char *origin;   /* key for removal, see rm_reader.origin */
+    const char *where;    /* for log lines: "file:line" or "USB device" */
+};
+/** Open the device of @p spec and start one reader per slot, named "<friendly> NN SS".
+ *  @return readers started (>0); -ENOEXEC driver not loadable; -ENODEV channel not opened;
+ *  -ENOMEM. Failures are logged. */
+int rm_readers_add(struct rm_manager *m, const struct rm_reader_spec *spec);
+/** Remove every reader whose origin equals @p origin. @return how many. */
+int rm_readers_remove(struct rm_manager *m, const char *origin);
+/** Free removed readers nothing refers to any more (called once per loop turn). */
+void rm_readers_reap(struct rm_manager *m);
+/** Stop watching readers_dir and USB (inotify, udev); readers stay. For rm_manager_free(). */
+void rm_readers_done(struct rm_manager *m);
+/** Lowest "NN" (0..255) that no name in @p names uses as "<friendly> NN SS" (pcsc-lite).
+ *  @return NN; -ENOSPC all 256 taken. Pure (naming.c). */
+int rm_reader_name_index(const char *friendly, const char *const *names, size_t n_names);
+/** Write "<friendly> NN SS" (NN, SS two hex digits; friendly cut so that it fits) into
+ *  @p buf of @p size bytes (>= 8). Pure (naming.c). */
+void rm_reader_name_format(char *buf, size_t size, const char *friendly, unsigned nn,
+                           unsigned slot);
+
+/* hotplug.c (H-readers) */
+/** Enumerate USB interfaces, add the readers a bundle in conf.drivers_dir drives, and watch
+ *  udev for more. Without udev (containers) logs once and returns 0. @return 0; -ENOMEM */
+int rm_hotplug_start(struct rm_manager *m);
+void rm_hotplug_free(struct rm_hotplug *h);
+
+/* reader.c (H-readers additions) */
+/** Take @p rd out of service: threads stopped (not when stuck in the driver), queued jobs
+ *  answered -ENODEV, device closed; handles see the card removed. */
+void rm_reader_halt(struct rm_reader *rd);
+/** Mark @p rd (and the other slots of its device) defective; @p why for the log line. */
+void rm_reader_set_defective(struct rm_reader *rd, const char *why);
+
 /** Load every reader.conf-style file of @p dir and start its readers; bad entries are logged
  *  and skipped. @return number of readers; -errno only when @p dir cannot be read. */
 int rm_readers_load(struct rm_manager *m, const char *dir);

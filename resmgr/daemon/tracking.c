@@ -3,7 +3,9 @@
  * SCardGetStatusChange, evaluated in the daemon: the caller's view (dwCurrentState)
  * is compared with the readers' state; the request waits (timerfd for the timeout)
  * until a card or reader change, a timeout or SCardCancel. Upper 16 bits carry the
- * reader's insert/remove counter; \\?PnP?\Notification carries the reader-list counter.
+ * reader's insert/remove counter; \\?PnP?\Notification carries the number of readers
+ * (as pcsc-lite) and is CHANGED when a reader came or went during the wait, or when the
+ * caller's count (upper 16 bits, 0 = none yet) differs. A defective reader is UNAVAILABLE.
  * Source: PC/SC Part 5 §3.1.3 (SCardGetStatusChange); windows.md §1.7; pcsc-lite.
  */
 #include <errno.h>
@@ -36,6 +38,8 @@ reader_state(const struct rm_reader *rd)
 {
     uint32_t s = (uint32_t)rd->events << 16;
 
+    if (rd->defective) /* pcsc-lite: a reader whose driver fails is UNAVAILABLE */
+        return s | SCARD_STATE_UNAVAILABLE;
     if (!rd->present)
         return s | SCARD_STATE_EMPTY;
     s |= SCARD_STATE_PRESENT;
@@ -48,9 +52,10 @@ reader_state(const struct rm_reader *rd)
     return s;
 }
 
-/* Fill event_state/ATR of every entry; true when any entry has CHANGED. */
+/* Fill event_state/ATR of every entry; true when any entry has CHANGED. @p since_gen is
+ * m->readers_gen when the wait began. */
 static bool
-evaluate(struct rm_manager *m, struct rm_wire_rstate *st, uint32_t count)
+evaluate(struct rm_manager *m, struct rm_wire_rstate *st, uint32_t count, uint16_t since_gen)
 {
     bool any = false;
 
@@ -61,8 +66,9 @@ evaluate(struct rm_manager *m, struct rm_wire_rstate *st, uint32_t count)
 
         st[i].atr_len = 0;
         if (strcmp(st[i].reader, PNP_READER) == 0) {
-            ev = (uint32_t)m->readers_gen << 16;
-            changed = (cur >> 16) != (ev >> 16);
+            ev = (uint32_t)(m->n_readers & 0xffffu) << 16;
+            changed = m->readers_gen != since_gen ||
+                      ((cur >> 16) != 0 && (cur >> 16) != (ev >> 16));
         } else if (cur & SCARD_STATE_IGNORE) {
             ev = SCARD_STATE_IGNORE;
             changed = false;
@@ -93,7 +99,7 @@ finish(struct rm_client *c, int status)
     if (c->timer.fd >= 0)
         (void)timerfd_settime(c->timer.fd, 0, &off, NULL);
     c->gsc_waiting = false;
-    (void)evaluate(c->m, c->gsc_states, c->gsc_count);
+    (void)evaluate(c->m, c->gsc_states, c->gsc_count, c->gsc_readers_gen);
     rm_client_reply(c, RM_CMD_GET_STATUS_CHANGE, c->gsc_seq, status, &cnt, sizeof(cnt),
                     c->gsc_states, c->gsc_count * sizeof(*c->gsc_states));
     free(c->gsc_states);
@@ -149,7 +155,8 @@ rm_gsc_start(struct rm_client *c, uint32_t seq, const struct rm_wire_gsc_req *re
     c->gsc_count = req->count;
     c->gsc_seq = seq;
     c->gsc_waiting = true;
-    if (evaluate(c->m, c->gsc_states, c->gsc_count)) {
+    c->gsc_readers_gen = c->m->readers_gen;
+    if (evaluate(c->m, c->gsc_states, c->gsc_count, c->gsc_readers_gen)) {
         finish(c, 0);
         return;
     }
@@ -179,10 +186,11 @@ rm_gsc_wake(struct rm_manager *m)
 {
     struct rm_client *c;
 
+    rm_readers_reap(m); /* removed readers whose last handle went this turn */
     LIST_FOREACH(c, &m->clients, link) {
         if (!c->gsc_waiting || c->dead)
             continue;
-        if (evaluate(m, c->gsc_states, c->gsc_count))
+        if (evaluate(m, c->gsc_states, c->gsc_count, c->gsc_readers_gen))
             finish(c, 0);
     }
 }

@@ -302,6 +302,317 @@ cmd_removed(const char *reader, const char *file)
     return failures ? 1 : 0;
 }
 
+/* ---- H-sessions: sharing, resets, transactions, access and limits ---------------------- */
+
+static long
+wall_ms(void) /* comparable with `date +%s%3N` in the shell */
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Share modes both ways, DIRECT beside SHARED, protocol negotiation and reconnect rules. */
+static int
+cmd_sharing(const char *reader)
+{
+    SCARDCONTEXT a = context(), b = context();
+    SCARDHANDLE ha, hb, hd;
+    DWORD pa, pb;
+
+    expect(SCardConnect(a, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &ha, &pa),
+           SCARD_S_SUCCESS, "Connect(SHARED)");
+    expect(SCardConnect(b, reader, SCARD_SHARE_EXCLUSIVE, SCARD_PROTOCOL_T1, &hb, &pb),
+           SCARD_E_SHARING_VIOLATION, "Connect(EXCLUSIVE) while shared");
+    expect(SCardReconnect(ha, SCARD_SHARE_EXCLUSIVE, SCARD_PROTOCOL_T1, SCARD_LEAVE_CARD, &pa),
+           SCARD_S_SUCCESS, "Reconnect(EXCLUSIVE) as the only user");
+    expect(SCardConnect(b, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &hb, &pb),
+           SCARD_E_SHARING_VIOLATION, "Connect(SHARED) while exclusive");
+    expect(SCardConnect(b, reader, SCARD_SHARE_DIRECT, 0, &hd, &pb), SCARD_E_SHARING_VIOLATION,
+           "Connect(DIRECT) while exclusive");
+    expect(SCardReconnect(ha, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, SCARD_LEAVE_CARD, &pa),
+           SCARD_S_SUCCESS, "Reconnect(SHARED)");
+    expect(SCardConnect(b, reader, SCARD_SHARE_DIRECT, 0, &hd, &pb), SCARD_S_SUCCESS,
+           "Connect(DIRECT) beside SHARED");
+    expect(SCardConnect(b, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0, &hb, &pb),
+           SCARD_E_PROTO_MISMATCH, "Connect(T=0 only) to a T=1 card");
+    expect(SCardReconnect(ha, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0, SCARD_LEAVE_CARD, &pa),
+           SCARD_E_PROTO_MISMATCH, "Reconnect without the current protocol");
+    expect(SCardConnect(b, reader, SCARD_SHARE_SHARED, 0, &hb, &pb), SCARD_E_INVALID_VALUE,
+           "Connect(SHARED, protocols 0)");
+    expect(SCardDisconnect(hd, SCARD_LEAVE_CARD), SCARD_S_SUCCESS, "Disconnect(DIRECT)");
+    expect(SCardDisconnect(ha, SCARD_LEAVE_CARD), SCARD_S_SUCCESS, "Disconnect(SHARED)");
+    expect(SCardConnect(b, reader, SCARD_SHARE_EXCLUSIVE, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
+                        &hb, &pb), SCARD_S_SUCCESS, "Connect(EXCLUSIVE) when free");
+    check(pb == SCARD_PROTOCOL_T1, "T=1 chosen from T=0|T=1");
+    expect(SCardConnect(a, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &ha, &pa),
+           SCARD_E_SHARING_VIOLATION, "Connect(SHARED) while exclusive, other context");
+    expect(SCardDisconnect(hb, SCARD_LEAVE_CARD), SCARD_S_SUCCESS, "Disconnect(EXCLUSIVE)");
+    SCardReleaseContext(a);
+    SCardReleaseContext(b);
+    return failures ? 1 : 0;
+}
+
+/* DIRECT on a reader without a card: protocol UNDEFINED, driver reachable, no APDUs. */
+static int
+cmd_direct(const char *reader)
+{
+    SCARDCONTEXT ctx = context();
+    SCARDHANDLE h, h2;
+    DWORD proto = 99, n = 0, vlen = 64;
+    BYTE buf[64], apdu[] = {0x80, 0xEE, 0x00, 0x00, 0x01, 'x'};
+    DWORD rlen = sizeof(buf);
+
+    expect(SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &h2, &proto),
+           SCARD_E_NO_SMARTCARD, "Connect(SHARED) without a card");
+    expect(SCardConnect(ctx, reader, SCARD_SHARE_DIRECT, 0, &h, &proto), SCARD_S_SUCCESS,
+           "Connect(DIRECT, 0) without a card");
+    check(proto == SCARD_PROTOCOL_UNDEFINED, "DIRECT: protocol UNDEFINED");
+    expect(SCardControl(h, CM_IOCTL_GET_FEATURE_REQUEST, NULL, 0, buf, sizeof(buf), &n),
+           SCARD_S_SUCCESS, "Control through DIRECT");
+    expect(SCardGetAttrib(h, SCARD_ATTR_VENDOR_NAME, buf, &vlen), SCARD_S_SUCCESS,
+           "GetAttrib through DIRECT");
+    check(SCardTransmit(h, SCARD_PCI_T1, apdu, sizeof(apdu), NULL, buf, &rlen) != SCARD_S_SUCCESS,
+          "no Transmit without a card");
+    expect(SCardDisconnect(h, SCARD_LEAVE_CARD), SCARD_S_SUCCESS, "Disconnect(DIRECT)");
+    SCardReleaseContext(ctx);
+    return failures ? 1 : 0;
+}
+
+/* Handle b sees every reset (RESET, UNPOWER, EJECT) by handle a and recovers by Reconnect. */
+static int
+cmd_reset_seen(const char *reader)
+{
+    static const DWORD disp[] = {SCARD_RESET_CARD, SCARD_UNPOWER_CARD, SCARD_EJECT_CARD};
+    SCARDCONTEXT a = context(), b = context();
+    SCARDHANDLE ha, hb;
+    DWORD pa, pb;
+
+    expect(SCardConnect(b, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &hb, &pb),
+           SCARD_S_SUCCESS, "Connect b");
+    for (size_t i = 0; i < 3; i++) {
+        expect(SCardConnect(a, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &ha, &pa),
+               SCARD_S_SUCCESS, "Connect a");
+        if (i == 0)
+            expect(SCardReconnect(ha, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, SCARD_RESET_CARD, &pa),
+                   SCARD_S_SUCCESS, "a: Reconnect(RESET)");
+        expect(SCardDisconnect(ha, disp[i]), SCARD_S_SUCCESS, "a: Disconnect(disposition)");
+        expect(echo(hb, pb, "b"), SCARD_W_RESET_CARD, "b: Transmit after the reset");
+        expect(SCardStatus(hb, NULL, NULL, NULL, NULL, NULL, NULL), SCARD_W_RESET_CARD,
+               "b: Status after the reset");
+        expect(SCardBeginTransaction(hb), SCARD_W_RESET_CARD, "b: BeginTransaction after the reset");
+        expect(SCardReconnect(hb, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, SCARD_LEAVE_CARD, &pb),
+               SCARD_S_SUCCESS, "b: Reconnect clears it");
+        expect(echo(hb, pb, "b"), SCARD_S_SUCCESS, "b: Transmit after Reconnect");
+        expect(SCardBeginTransaction(hb), SCARD_S_SUCCESS, "b: BeginTransaction after Reconnect");
+        expect(SCardEndTransaction(hb, SCARD_LEAVE_CARD), SCARD_S_SUCCESS, "b: EndTransaction");
+    }
+    SCardReleaseContext(a);
+    SCardReleaseContext(b);
+    return failures ? 1 : 0;
+}
+
+/* Idle timeout of @p ms: calls inside the transaction restart it; idling past it resets. */
+static int
+cmd_idle(const char *reader, long ms)
+{
+    SCARDCONTEXT ctx = context();
+    SCARDHANDLE h;
+    DWORD p;
+
+    expect(SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &h, &p),
+           SCARD_S_SUCCESS, "Connect");
+    expect(SCardBeginTransaction(h), SCARD_S_SUCCESS, "BeginTransaction");
+    for (int i = 0; i < 3; i++) { /* 3 × 0.6 timeout: longer than one, each call restarts it */
+        usleep((useconds_t)(ms * 600));
+        expect(echo(h, p, "busy"), SCARD_S_SUCCESS, "Transmit within the idle timeout");
+    }
+    usleep((useconds_t)(ms * 1800));
+    printf("idle %ld\n", wall_ms());
+    expect(echo(h, p, "late"), SCARD_W_RESET_CARD, "Transmit after the idle timeout");
+    expect(SCardEndTransaction(h, SCARD_LEAVE_CARD), SCARD_W_RESET_CARD,
+           "EndTransaction after the idle timeout");
+    expect(SCardReconnect(h, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, SCARD_LEAVE_CARD, &p),
+           SCARD_S_SUCCESS, "Reconnect");
+    expect(echo(h, p, "again"), SCARD_S_SUCCESS, "Transmit after Reconnect");
+    expect(SCardBeginTransaction(h), SCARD_S_SUCCESS, "BeginTransaction again");
+    expect(SCardEndTransaction(h, SCARD_LEAVE_CARD), SCARD_S_SUCCESS, "EndTransaction");
+    SCardReleaseContext(ctx);
+    return failures ? 1 : 0;
+}
+
+/* Wait for the transaction; prints "<label> connected", then "<label> reset <ms>" when the
+ * card was reset meanwhile (recovered by Reconnect) and "<label> begin <ms>" (wall clock). */
+static int
+cmd_wait_begin(const char *reader, const char *label)
+{
+    SCARDCONTEXT ctx = context();
+    SCARDHANDLE h;
+    DWORD p;
+    LONG rv;
+
+    expect(SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &h, &p),
+           SCARD_S_SUCCESS, "Connect");
+    printf("%s connected\n", label);
+    fflush(stdout);
+    rv = SCardBeginTransaction(h);
+    if (rv == SCARD_W_RESET_CARD) {
+        printf("%s reset %ld\n", label, wall_ms());
+        expect(SCardReconnect(h, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, SCARD_LEAVE_CARD, &p),
+               SCARD_S_SUCCESS, "Reconnect");
+        rv = SCardBeginTransaction(h);
+    }
+    expect(rv, SCARD_S_SUCCESS, "BeginTransaction");
+    printf("%s begin %ld\n", label, wall_ms());
+    fflush(stdout);
+    expect(echo(h, p, label), SCARD_S_SUCCESS, "Transmit in transaction");
+    expect(SCardEndTransaction(h, SCARD_LEAVE_CARD), SCARD_S_SUCCESS, "EndTransaction");
+    SCardReleaseContext(ctx);
+    return failures ? 1 : 0;
+}
+
+/* Exactly @p n contexts may be open at once (max_contexts_per_uid); the next is refused
+ * with SCARD_E_NO_MEMORY until one is released. */
+static int
+cmd_contexts(long n)
+{
+    SCARDCONTEXT ctx[256], extra;
+
+    if (n < 1 || n > 255)
+        return 2;
+    for (long i = 0; i < n; i++)
+        expect(SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx[i]), SCARD_S_SUCCESS,
+               "EstablishContext within the limit");
+    expect(SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &extra), SCARD_E_NO_MEMORY,
+           "EstablishContext over the limit");
+    expect(SCardReleaseContext(ctx[0]), SCARD_S_SUCCESS, "ReleaseContext");
+    expect(SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx[0]), SCARD_S_SUCCESS,
+           "EstablishContext after a release");
+    expect(SCardIsValidContext(ctx[1]), SCARD_S_SUCCESS, "other contexts undisturbed");
+    for (long i = 0; i < n; i++)
+        SCardReleaseContext(ctx[i]);
+    return failures ? 1 : 0;
+}
+
+/* Exactly @p n handles per context (max_handles_per_context). */
+static int
+cmd_handles(const char *reader, long n)
+{
+    SCARDCONTEXT ctx = context();
+    SCARDHANDLE h[256], extra;
+    DWORD p;
+
+    if (n < 1 || n > 255)
+        return 2;
+    for (long i = 0; i < n; i++)
+        expect(SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &h[i], &p),
+               SCARD_S_SUCCESS, "Connect within the limit");
+    expect(SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &extra, &p),
+           SCARD_E_NO_MEMORY, "Connect over the limit");
+    expect(echo(h[n - 1], p, "still"), SCARD_S_SUCCESS, "existing handles undisturbed");
+    expect(SCardDisconnect(h[0], SCARD_LEAVE_CARD), SCARD_S_SUCCESS, "Disconnect");
+    expect(SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &h[0], &p),
+           SCARD_S_SUCCESS, "Connect after a disconnect");
+    SCardReleaseContext(ctx);
+    return failures ? 1 : 0;
+}
+
+/* EstablishContext as a user the access policy refuses; prints the code. */
+static int
+cmd_refused(void)
+{
+    SCARDCONTEXT ctx;
+    LONG rv = SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, &ctx);
+
+    printf("EstablishContext: %s (0x%08lX)\n", pcsc_stringify_error(rv), (unsigned long)rv);
+    check(rv != SCARD_S_SUCCESS, "EstablishContext refused");
+    return failures ? 1 : 0;
+}
+
+/* ---- H-readers: readers added and removed at run time, defective readers ---- */
+
+/* Wait for \\?PnP?\Notification (a reader added or removed during the wait); prints the
+ * reader count of the upper 16 bits. Exit 0 when CHANGED came, 1 on timeout. */
+static int
+cmd_pnp_wait(DWORD timeout)
+{
+    SCARDCONTEXT ctx = context();
+    SCARD_READERSTATE pnp = {.szReader = PNP, .dwCurrentState = SCARD_STATE_UNAWARE};
+    LONG rv = SCardGetStatusChange(ctx, timeout, &pnp, 1);
+
+    expect(rv, SCARD_S_SUCCESS, "GSC(PnP) sees a reader come or go");
+    check(rv != SCARD_S_SUCCESS || (pnp.dwEventState & SCARD_STATE_CHANGED), "PnP CHANGED");
+    printf("pnp readers=%lu\n", (unsigned long)(pnp.dwEventState >> 16));
+    SCardReleaseContext(ctx);
+    return failures ? 1 : 0;
+}
+
+/* Print the reader's state words, e.g. "state present events=1". */
+static int
+cmd_state(const char *reader)
+{
+    SCARDCONTEXT ctx = context();
+    SCARD_READERSTATE rs = {.szReader = reader, .dwCurrentState = SCARD_STATE_UNAWARE};
+    LONG rv = SCardGetStatusChange(ctx, 0, &rs, 1);
+    DWORD e = rs.dwEventState;
+
+    expect(rv, SCARD_S_SUCCESS, "GSC(UNAWARE)");
+    printf("state%s%s%s%s%s events=%lu\n", e & SCARD_STATE_UNKNOWN ? " unknown" : "",
+           e & SCARD_STATE_UNAVAILABLE ? " unavailable" : "", e & SCARD_STATE_EMPTY ? " empty" : "",
+           e & SCARD_STATE_PRESENT ? " present" : "", e & SCARD_STATE_MUTE ? " mute" : "",
+           (unsigned long)(e >> 16));
+    SCardReleaseContext(ctx);
+    return failures ? 1 : 0;
+}
+
+/* Connect and echo once; print the first failing call's code ("rc 0x80100017") or "rc 0". */
+static int
+cmd_echo_rc(const char *reader)
+{
+    SCARDCONTEXT ctx = context();
+    SCARDHANDLE card;
+    DWORD proto;
+    LONG rv = SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &card, &proto);
+
+    if (rv == SCARD_S_SUCCESS)
+        rv = echo(card, proto, "x");
+    printf("rc 0x%08lX\n", (unsigned long)rv);
+    SCardReleaseContext(ctx);
+    return 0;
+}
+
+/* Connected to READER while its reader.conf FILE is deleted: GSC sees the reader go
+ * (UNKNOWN), the handle sees the card removed, Disconnect still works. */
+static int
+cmd_reader_removed(const char *reader, const char *file)
+{
+    SCARDCONTEXT ctx = context();
+    SCARDHANDLE card, direct;
+    DWORD proto;
+    SCARD_READERSTATE rs = {.szReader = reader};
+    BYTE buf[64];
+    DWORD n = 0;
+
+    expect(SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &card, &proto),
+           SCARD_S_SUCCESS, "Connect");
+    expect(SCardConnect(ctx, reader, SCARD_SHARE_DIRECT, 0, &direct, &proto), SCARD_S_SUCCESS,
+           "Connect(DIRECT)");
+    expect(SCardGetStatusChange(ctx, 0, &rs, 1), SCARD_S_SUCCESS, "GSC");
+    rs.dwCurrentState = rs.dwEventState & ~SCARD_STATE_CHANGED;
+    check(unlink(file) == 0, "remove the reader's file");
+    expect(SCardGetStatusChange(ctx, 5000, &rs, 1), SCARD_S_SUCCESS, "GSC sees the reader go");
+    check(rs.dwEventState & SCARD_STATE_UNKNOWN, "UNKNOWN after removal");
+    expect(echo(card, proto, "x"), SCARD_W_REMOVED_CARD, "Transmit after reader removal");
+    expect(SCardControl(direct, CM_IOCTL_GET_FEATURE_REQUEST, NULL, 0, buf, sizeof(buf), &n),
+           SCARD_E_READER_UNAVAILABLE, "Control(DIRECT) after reader removal");
+    expect(SCardDisconnect(card, SCARD_RESET_CARD), SCARD_S_SUCCESS, "Disconnect after removal");
+    expect(SCardDisconnect(direct, SCARD_LEAVE_CARD), SCARD_S_SUCCESS, "Disconnect(DIRECT)");
+    expect(SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &card, &proto),
+           SCARD_E_UNKNOWN_READER, "Connect to a removed reader");
+    SCardReleaseContext(ctx);
+    return failures ? 1 : 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -323,6 +634,31 @@ main(int argc, char **argv)
         return cmd_exclusive(argv[2]);
     if (strcmp(c, "removed") == 0 && argc == 4)
         return cmd_removed(argv[2], argv[3]);
+    if (strcmp(c, "sharing") == 0 && argc == 3)
+        return cmd_sharing(argv[2]);
+    if (strcmp(c, "direct") == 0 && argc == 3)
+        return cmd_direct(argv[2]);
+    if (strcmp(c, "reset-seen") == 0 && argc == 3)
+        return cmd_reset_seen(argv[2]);
+    if (strcmp(c, "idle") == 0 && argc == 4)
+        return cmd_idle(argv[2], atol(argv[3]));
+    if (strcmp(c, "wait-begin") == 0 && argc == 4)
+        return cmd_wait_begin(argv[2], argv[3]);
+    if (strcmp(c, "contexts") == 0 && argc == 3)
+        return cmd_contexts(atol(argv[2]));
+    if (strcmp(c, "handles") == 0 && argc == 4)
+        return cmd_handles(argv[2], atol(argv[3]));
+    if (strcmp(c, "refused") == 0)
+        return cmd_refused();
+    /* H-readers */
+    if (strcmp(c, "pnp-wait") == 0 && argc == 3)
+        return cmd_pnp_wait((DWORD)atol(argv[2]));
+    if (strcmp(c, "state") == 0 && argc == 3)
+        return cmd_state(argv[2]);
+    if (strcmp(c, "echo-rc") == 0 && argc == 3)
+        return cmd_echo_rc(argv[2]);
+    if (strcmp(c, "reader-removed") == 0 && argc == 4)
+        return cmd_reader_removed(argv[2], argv[3]);
     if (strcmp(c, "noservice") == 0) {
         SCARDCONTEXT ctx;
         expect(SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, &ctx), SCARD_E_NO_SERVICE,
@@ -331,6 +667,8 @@ main(int argc, char **argv)
     }
     fprintf(stderr, "usage: pcsc-client list | wait-present|wait-empty READER MS | echo READER TEXT"
                     " | hold READER MS LABEL | tracking READER | exclusive READER"
-                    " | removed READER FILE | noservice\n");
+                    " | removed READER FILE | noservice | sharing|direct|reset-seen READER"
+                    " | idle READER MS | wait-begin READER LABEL | contexts N"
+                    " | handles READER N | refused\n");
     return 2;
 }
