@@ -107,9 +107,6 @@ EXTRA_DIST += tests/integration/resmgr-sessions.sh
 # H-bench: scardd with real third-party parts — vsmartcard's vpcd driver plus a small test card
 # (vpcd-card.py), and pcsc-lite's own clients (pcsc_scan, pyscard) pointed at libscard.
 TESTS += tests/integration/resmgr-vpcd.sh tests/integration/resmgr-pcsclite-clients.sh
-# Expected to fail until scardd exports pcscd's log_msg/log_xxd to IFD handlers (vpcd and libccid
-# need them), opens every slot's channel, and polls vpcd's presence; remove when it XPASSes.
-XFAIL_TESTS += tests/integration/resmgr-vpcd.sh
 EXTRA_DIST += tests/integration/resmgr-vpcd.sh tests/integration/vpcd-card.py \
 	tests/integration/resmgr-pcsclite-clients.sh
 

@@ -18,7 +18,7 @@
 
 struct options {
     const char *config;
-    bool foreground, debug;
+    bool foreground, debug, apdu;
     long auto_exit_sec; /* -1: as configured */
 };
 
@@ -33,6 +33,7 @@ usage(FILE *f)
             "  -x, --auto-exit[=SECONDS]   exit after SECONDS (default %u) with no reader and\n"
             "                              no client call; 0 = never (overrides auto_exit)\n"
             "  -d, --debug                 log debug messages\n"
+            "  -a, --apdu                  trace APDUs (data of PIN commands masked; as trace_apdus)\n"
             "  -h, --help                  show this help\n"
             "Started by systemd with a listening socket (LISTEN_FDS), scardd serves that socket,\n"
             "stays in the foreground and leaves the socket in place when it exits.\n",
@@ -63,13 +64,14 @@ parse_argv(int argc, char **argv, struct options *o)
         {"config", required_argument, NULL, 'c'},
         {"auto-exit", optional_argument, NULL, 'x'},
         {"debug", no_argument, NULL, 'd'},
+        {"apdu", no_argument, NULL, 'a'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
 
     *o = (struct options){.auto_exit_sec = -1};
-    while ((c = getopt_long(argc, argv, "fc:x::dh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "fc:x::dah", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
             o->foreground = true;
@@ -87,6 +89,9 @@ parse_argv(int argc, char **argv, struct options *o)
             break;
         case 'd':
             o->debug = true;
+            break;
+        case 'a':
+            o->apdu = true;
             break;
         case 'h':
             usage(stdout);
@@ -130,6 +135,8 @@ main(int argc, char **argv)
         log_error("cannot load the configuration, exiting");
         return EXIT_FAILURE;
     }
+    if (o.apdu)
+        conf.trace_apdus = true;
     if (o.auto_exit_sec >= 0)
         conf.auto_exit_usec = (uint64_t)o.auto_exit_sec * 1000000u;
     if (!o.foreground && daemon(0, 0) < 0) {

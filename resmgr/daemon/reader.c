@@ -25,7 +25,11 @@
 #include "common/log.h"
 #include "resmgr/daemon/scardd.h"
 
-#define POLL_FN_TIMEOUT_MS 1000 /* bound on a driver's wait, so that stop is prompt */
+/* How long one call of a driver's event function may wait. A driver that can be interrupted
+ * (TAG_IFD_STOP_POLLING_THREAD) waits long, so that an idle reader costs no wake-ups; one that
+ * cannot is bounded at 1 s so that scardd still stops promptly. */
+#define POLL_FN_TIMEOUT_MS 1000
+#define POLL_FN_STOPPABLE_TIMEOUT_MS (10 * 60 * 1000)
 #define PRESENCE_FAILURES_MAX 5 /* consecutive IFDHICCPresence errors that mark it defective */
 
 static uint64_t
@@ -375,6 +379,18 @@ check_presence(struct rm_reader *rd)
         post_done(rd, job);
 }
 
+/* @p deadline = now + presence_poll_interval, on CLOCK_MONOTONIC (the condvar's clock). */
+static void
+next_poll(const struct rm_reader *rd, struct timespec *deadline)
+{
+    uint64_t ns;
+
+    clock_gettime(CLOCK_MONOTONIC, deadline);
+    ns = (uint64_t)deadline->tv_nsec + rd->poll_usec * 1000u;
+    deadline->tv_sec += (time_t)(ns / 1000000000u);
+    deadline->tv_nsec = (long)(ns % 1000000000u);
+}
+
 static void *
 worker_main(void *userdata)
 {
@@ -384,7 +400,7 @@ worker_main(void *userdata)
     if (!rd->poll_fn)
         check_presence(rd);
     pthread_mutex_lock(&rd->lock);
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    next_poll(rd, &deadline);
     while (!rd->stop) {
         struct rm_job *job = TAILQ_FIRST(&rd->todo);
         if (job) {
@@ -403,18 +419,14 @@ worker_main(void *userdata)
             pthread_cond_wait(&rd->cond, &rd->lock);
             continue;
         }
-        uint64_t ns = (uint64_t)deadline.tv_nsec + rd->poll_usec * 1000u;
-        deadline.tv_sec += (time_t)(ns / 1000000000u);
-        deadline.tv_nsec = (long)(ns % 1000000000u);
-        while (!rd->stop && TAILQ_EMPTY(&rd->todo) &&
-               pthread_cond_timedwait(&rd->cond, &rd->lock, &deadline) != ETIMEDOUT)
-            ;
-        if (rd->stop || rd->hw_defective || !TAILQ_EMPTY(&rd->todo))
-            continue; /* deadline kept: presence is checked once the queue is empty */
+        /* Woken early (a job, stop, or spuriously): the deadline stays where it is, so that
+         * a stream of jobs never pushes the next presence check further away. */
+        if (pthread_cond_timedwait(&rd->cond, &rd->lock, &deadline) != ETIMEDOUT)
+            continue;
         pthread_mutex_unlock(&rd->lock);
         check_presence(rd);
         pthread_mutex_lock(&rd->lock);
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        next_poll(rd, &deadline);
     }
     pthread_mutex_unlock(&rd->lock);
     return NULL;
@@ -426,13 +438,14 @@ poller_main(void *userdata)
 {
     struct rm_reader *rd = userdata;
     bool stop = false;
+    int timeout_ms = rd->stop_poll_fn ? POLL_FN_STOPPABLE_TIMEOUT_MS : POLL_FN_TIMEOUT_MS;
 
     call_slot = 1;
     while (!stop) {
         check_presence(rd);
-        /* the driver may legitimately wait POLL_FN_TIMEOUT_MS: allow for it */
-        call_begin(rd, "IFDHPolling", POLL_FN_TIMEOUT_MS * 1000u);
-        (void)rd->poll_fn(rd->lun, POLL_FN_TIMEOUT_MS);
+        /* the driver may legitimately wait that long: allow for it in the hang watchdog */
+        call_begin(rd, "IFDHPolling", (uint64_t)timeout_ms * 1000u);
+        (void)rd->poll_fn(rd->lun, timeout_ms);
         call_end(rd);
         pthread_mutex_lock(&rd->lock);
         stop = rd->stop || rd->hw_defective;
