@@ -5,7 +5,7 @@ dist_examples_DATA = \
 	conf/pam.d/scard \
 	$(NULL)
 
-# H-service: systemd units (configured with the install paths), the "scard" system user,
+# systemd units (configured with the install paths), the "scard" system user,
 # and the udev rule that gives CCID readers to group "scard". All under $(prefix).
 systemdsystemunit_DATA = conf/systemd/scardd.socket conf/systemd/scardd.service
 sysusersdir = $(prefix)/lib/sysusers.d

@@ -33,6 +33,7 @@ sbin_PROGRAMS += resmgr/scardd
 resmgr_scardd_SOURCES = \
 	resmgr/daemon/access.c \
 	resmgr/daemon/access.h \
+	resmgr/daemon/actor.c \
 	resmgr/daemon/apdu.c \
 	resmgr/daemon/apdu.h \
 	resmgr/daemon/dispatch.c \
@@ -42,15 +43,14 @@ resmgr_scardd_SOURCES = \
 	resmgr/daemon/readerconf.c \
 	resmgr/daemon/scardd.h \
 	resmgr/daemon/tracking.c \
-	resmgr/daemon/transaction.c \
 	$(RM_PROTO_SOURCES) \
 	$(NULL)
 resmgr_scardd_CFLAGS = $(AM_CFLAGS) $(PCSC_CFLAGS) $(PTHREAD_CFLAGS)
 resmgr_scardd_LDADD = common/libsccommon.la $(PTHREAD_LIBS) -ldl
-# H-service: socket activation and readiness (sd_listen_fds, sd_notify)
+# socket activation and readiness (sd_listen_fds, sd_notify)
 resmgr_scardd_CFLAGS += $(SYSTEMD_CFLAGS)
 resmgr_scardd_LDADD += $(SYSTEMD_LIBS)
-# H-readers: USB hot-plug (libudev), driver bundles' Info.plist (libxml2), reader naming
+# USB hot-plug (libudev), driver bundles' Info.plist (libxml2), reader naming
 resmgr_scardd_SOURCES += \
 	resmgr/daemon/hotplug.c \
 	resmgr/daemon/ifdlog.c \

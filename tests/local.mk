@@ -77,7 +77,7 @@ tests_integration_pcsc_client_LDADD = resmgr/client/libscard.la $(PTHREAD_LIBS)
 TESTS += tests/integration/resmgr.sh
 EXTRA_DIST += tests/integration/resmgr.sh
 
-# H-readers: Info.plist parsing and reader naming (cmocka); readers added and removed at run
+# Info.plist parsing and reader naming (cmocka); readers added and removed at run
 # time, multi-slot naming, a hanging driver (integration, scardd + test IFD handler).
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test-readers
@@ -91,7 +91,7 @@ tests_unit_test_readers_LDADD = $(CMOCKA_LIBS) $(XML_LIBS)
 TESTS += tests/integration/resmgr-readers.sh
 EXTRA_DIST += tests/integration/resmgr-readers.sh tests/data/ifd-ccid-Info.plist
 
-# H-sessions: access decisions and APDU masking (cmocka); sharing, transactions (FIFO, idle
+# access decisions and APDU masking (cmocka); sharing, transactions (FIFO, idle
 # timeout, dead holder), access refused/allowed and limits against scardd (integration).
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test-access
@@ -104,13 +104,13 @@ tests_unit_test_access_LDADD = $(CMOCKA_LIBS) $(SYSTEMD_LIBS)
 TESTS += tests/integration/resmgr-sessions.sh
 EXTRA_DIST += tests/integration/resmgr-sessions.sh
 
-# H-bench: scardd with real third-party parts — vsmartcard's vpcd driver plus a small test card
+# scardd with real third-party parts — vsmartcard's vpcd driver plus a small test card
 # (vpcd-card.py), and pcsc-lite's own clients (pcsc_scan, pyscard) pointed at libscard.
 TESTS += tests/integration/resmgr-vpcd.sh tests/integration/resmgr-pcsclite-clients.sh
 EXTRA_DIST += tests/integration/resmgr-vpcd.sh tests/integration/vpcd-card.py \
 	tests/integration/resmgr-pcsclite-clients.sh
 
-# H-service: libscard's output buffers and AUTOALLOCATE (cmocka); service life, socket
+# libscard's output buffers and AUTOALLOCATE (cmocka); service life, socket
 # activation, fork, threads, exported symbols and the systemd units (integration).
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test-client-alloc
@@ -125,7 +125,7 @@ tests_integration_service_client_CFLAGS = $(AM_CFLAGS) $(PCSC_CFLAGS) $(PTHREAD_
 tests_integration_service_client_LDADD = resmgr/client/libscard.la $(PTHREAD_LIBS)
 TESTS += tests/integration/resmgr-service.sh
 EXTRA_DIST += tests/integration/resmgr-service.sh
-# H-sessions: libFuzzer target for the frame decoder (./configure CC=clang --enable-fuzz).
+# libFuzzer target for the frame decoder (./configure CC=clang --enable-fuzz).
 EXTRA_DIST += tests/fuzz/fuzz-wire.c
 if ENABLE_FUZZ
 noinst_PROGRAMS += tests/fuzz/fuzz-wire

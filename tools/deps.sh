@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(autoconf automake libtool pkg-config make gcc libc6-dev
     libpcsclite-dev libinih-dev libssl-dev libp11-dev libkrb5-dev libpam0g-dev libsystemd-dev openssl
-    libudev-dev libxml2-dev)  # libudev, libxml2: scardd USB hot-plug and Info.plist (H-readers)
+    libudev-dev libxml2-dev)  # libudev, libxml2: scardd USB hot-plug and Info.plist
 run_pkgs=(opensc opensc-pkcs11 krb5-kdc krb5-pkinit krb5-user krb5-admin-server
     libnss-wrapper libpam-wrapper libpam-modules python3)
 # systemd: systemd-socket-activate/systemd-analyze for resmgr-service.sh (its install starts

@@ -10,7 +10,9 @@
  * blocked SCardGetStatusChange); the two process-wide tables (handles, auto-allocated
  * blocks) have mutexes that are never held across I/O. Fork: a context belongs to the
  * process that created it; in a child every handle of it is refused (SCARD_E_INVALID_HANDLE)
- * and its socket closed in the child only, so the parent's connection is untouched.
+ * and its sockets (context and data channels) closed in the child only, so the parent's
+ * connections are untouched. Each card handle has its own data channel and lock, so calls
+ * on different cards never wait for each other or for the context.
  */
 #pragma once
 
@@ -43,10 +45,22 @@ struct rmc_ctx {
     struct sc_logger log;      /* quiet unless $SCARD_DEBUG */
 };
 
+/** A card handle's data channel (SOCK_SEQPACKET to the reader's actor in scardd): the
+ *  per-handle calls (rm_wire_cmd_on_data_channel()) go here. Reference counted. */
+struct rmc_chan {
+    int fd;
+    pthread_mutex_t lock; /* one request/reply exchange at a time */
+    atomic_uint refs;
+    uint32_t seq;         /* under lock */
+    atomic_bool broken;   /* the daemon dropped the handle or went away */
+    pid_t pid;            /* creator (fork) */
+};
+
 /** A reply, owning its buffer; msg points into buf. */
 struct rmc_reply {
     struct rm_wire_msg msg;
     void *buf;
+    int fd; /* CONNECT: the data channel received with it (RM_WIRE_F_FD), else -1 */
 };
 
 /**
@@ -70,6 +84,22 @@ int rmc_call(struct rmc_ctx *ctx, uint16_t cmd, const void *fixed, size_t fixed_
              const void *tail, size_t tail_len, struct rmc_reply *ret);
 void rmc_reply_done(struct rmc_reply *r);
 
+/** Wrap the data channel @p fd (taken over, also on failure) of a new card handle.
+ *  @return 0; -ENOMEM */
+int rmc_chan_new(int fd, struct rmc_chan **ret);
+void rmc_chan_unref(struct rmc_chan *ch);
+
+/**
+ * One request/reply exchange on a card handle's data channel.
+ * @param[in]  reply_tail_max  largest reply tail expected (bytes), bounds the receive buffer
+ * @param[out] ret  as rmc_call()
+ * @return the reply status; RMC_E_GONE the channel is closed (handle dropped by the daemon,
+ *         disconnected, or daemon gone); -EPROTO malformed reply (the channel is then broken)
+ */
+int rmc_chan_call(struct rmc_chan *ch, uint16_t cmd, const void *fixed, size_t fixed_len,
+                  const void *tail, size_t tail_len, size_t reply_tail_max,
+                  struct rmc_reply *ret);
+
 /** Send the one-way CANCEL (does not wait for io_lock). @return 0; RMC_E_GONE */
 int rmc_cancel(struct rmc_ctx *ctx);
 
@@ -83,18 +113,23 @@ int rmc_ctx_check(struct rmc_ctx *ctx);
 /* handles.c: SCARDCONTEXT / SCARDHANDLE values ↔ objects. */
 
 /**
- * Register a context or card handle; the registry takes its own reference on @p ctx.
+ * Register a context or card handle; the registry takes its own reference on @p ctx and
+ * takes over the caller's reference on @p chan (cards; NULL for contexts), also on failure.
  * @param[in]  server_handle  daemon's card handle (cards only)
  * @param[out] ret_id         new nonzero positive value, unique in this process
  * @return 0; -ENOMEM
  */
-int rmc_handle_add(struct rmc_ctx *ctx, bool card, uint32_t server_handle, long *ret_id);
+int rmc_handle_add(struct rmc_ctx *ctx, bool card, uint32_t server_handle, struct rmc_chan *chan,
+                   long *ret_id);
 
 /**
  * Look up a handle. @param[out] ret_ctx referenced context (rmc_ctx_unref() it)
+ * @param[out] ret_chan  card handles: referenced data channel (rmc_chan_unref() it); may be
+ *                       NULL when not wanted
  * @return 0; -EBADF unknown id, or a context created by another process (before fork())
  */
-int rmc_handle_get(long id, bool card, struct rmc_ctx **ret_ctx, uint32_t *ret_server_handle);
+int rmc_handle_get(long id, bool card, struct rmc_ctx **ret_ctx, uint32_t *ret_server_handle,
+                   struct rmc_chan **ret_chan);
 
 /** Forget a card handle. @return 0; -EBADF */
 int rmc_handle_remove_card(long id);

@@ -102,19 +102,62 @@ send_request(struct rmc_ctx *ctx, uint16_t cmd, uint32_t seq, const void *fixed,
     return write_all(ctx->fd, buf, (size_t)n);
 }
 
+/* Read the header of a reply; a file descriptor passed with it (SCM_RIGHTS, on the first
+ * byte) goes to *@p ret_fd (close-on-exec), any extra one is closed. */
+static int
+read_header(int fd, struct rm_wire_hdr *h, int *ret_fd)
+{
+    uint8_t *p = (uint8_t *)h;
+    size_t len = sizeof(*h);
+
+    while (len > 0) {
+        union {
+            struct cmsghdr h;
+            char space[CMSG_SPACE(sizeof(int) * 4)];
+        } ctl;
+        struct iovec iov = {p, len};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.space,
+                            .msg_controllen = sizeof(ctl.space)};
+        ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return RMC_E_GONE;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                continue;
+            size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < nfd; i++) {
+                int got;
+                memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+                if (*ret_fd < 0)
+                    *ret_fd = got;
+                else
+                    close(got);
+            }
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 static int
 recv_reply(struct rmc_ctx *ctx, uint16_t cmd, uint32_t seq, struct rmc_reply *ret)
 {
+    _cleanup_close_ int fd = -1;
     struct rm_wire_hdr h;
     uint8_t *buf;
     int r;
 
-    r = read_all(ctx->fd, &h, sizeof(h));
+    r = read_header(ctx->fd, &h, &fd);
     if (r < 0)
         return r;
     r = rm_wire_check_header(&h, true);
     if (r < 0 || h.command != cmd || h.seq != seq)
         return -EPROTO;
+    if (!!(h.flags & RM_WIRE_F_FD) != (fd >= 0))
+        return -EPROTO; /* a data channel announced and missing, or one not announced */
     buf = malloc(sizeof(h) + h.length);
     if (!buf)
         return -ENOMEM;
@@ -127,6 +170,7 @@ recv_reply(struct rmc_ctx *ctx, uint16_t cmd, uint32_t seq, struct rmc_reply *re
         return r == RMC_E_GONE ? r : -EPROTO;
     }
     ret->buf = buf;
+    ret->fd = TAKE_FD(fd);
     return 0;
 }
 
@@ -137,7 +181,7 @@ rmc_call(struct rmc_ctx *ctx, uint16_t cmd, const void *fixed, size_t fixed_len,
     uint32_t seq;
     int r;
 
-    *ret = (struct rmc_reply){0};
+    *ret = (struct rmc_reply){.fd = -1};
     pthread_mutex_lock(&ctx->io_lock);
     if (atomic_load(&ctx->broken)) {
         r = RMC_E_GONE;
@@ -168,7 +212,121 @@ void
 rmc_reply_done(struct rmc_reply *r)
 {
     free(r->buf);
-    *r = (struct rmc_reply){0};
+    if (r->fd >= 0)
+        close(r->fd);
+    *r = (struct rmc_reply){.fd = -1};
+}
+
+/* ---- data channels ----------------------------------------------------------------- */
+
+int
+rmc_chan_new(int fd, struct rmc_chan **ret)
+{
+    struct rmc_chan *ch = calloc(1, sizeof(*ch));
+
+    if (!ch) {
+        close(fd);
+        return -ENOMEM;
+    }
+    ch->fd = fd;
+    ch->pid = getpid();
+    atomic_init(&ch->refs, 1);
+    atomic_init(&ch->broken, false);
+    pthread_mutex_init(&ch->lock, NULL);
+    *ret = ch;
+    return 0;
+}
+
+void
+rmc_chan_unref(struct rmc_chan *ch)
+{
+    if (!ch || atomic_fetch_sub(&ch->refs, 1) != 1)
+        return;
+    if (ch->fd >= 0)
+        close(ch->fd);
+    pthread_mutex_destroy(&ch->lock);
+    free(ch);
+}
+
+/* Send one request packet: header and fixed part from the stack, the tail gathered. */
+static int
+chan_send(struct rmc_chan *ch, uint16_t cmd, uint32_t seq, const void *fixed, size_t fixed_len,
+          const void *tail, size_t tail_len)
+{
+    uint8_t head[sizeof(struct rm_wire_hdr) + 32];
+    struct rm_wire_hdr h = {.length = (uint32_t)(fixed_len + tail_len), .command = cmd, .seq = seq};
+    struct iovec iov[2] = {{head, sizeof(h) + fixed_len}, {(void *)tail, tail_len}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+    ssize_t n;
+
+    if (fixed_len > sizeof(head) - sizeof(h) || tail_len > RM_WIRE_APDU_MAX)
+        return -EINVAL;
+    memcpy(head, &h, sizeof(h));
+    memcpy(head + sizeof(h), fixed, fixed_len);
+    do
+        n = sendmsg(ch->fd, &mh, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n == (ssize_t)(sizeof(h) + fixed_len + tail_len) ? 0 : RMC_E_GONE;
+}
+
+static int
+chan_recv(struct rmc_chan *ch, uint16_t cmd, uint32_t seq, size_t tail_max,
+          struct rmc_reply *ret)
+{
+    /* the largest fixed part of a data-channel reply is STATUS's */
+    size_t size = sizeof(struct rm_wire_hdr) + sizeof(struct rm_wire_status_rep) + tail_max;
+    uint8_t *buf = malloc(size);
+    ssize_t n;
+    int r;
+
+    if (!buf)
+        return -ENOMEM;
+    do
+        n = recv(ch->fd, buf, size, MSG_TRUNC);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        free(buf);
+        return RMC_E_GONE;
+    }
+    if ((size_t)n > size) { /* longer than any reply to this request */
+        free(buf);
+        return -EPROTO;
+    }
+    r = rm_wire_decode(buf, (size_t)n, true, &ret->msg);
+    if (r < 0 || ret->msg.hdr.command != cmd || ret->msg.hdr.seq != seq) {
+        free(buf);
+        return -EPROTO;
+    }
+    ret->buf = buf;
+    return 0;
+}
+
+int
+rmc_chan_call(struct rmc_chan *ch, uint16_t cmd, const void *fixed, size_t fixed_len,
+              const void *tail, size_t tail_len, size_t reply_tail_max, struct rmc_reply *ret)
+{
+    uint32_t seq;
+    int r;
+
+    *ret = (struct rmc_reply){.fd = -1};
+    pthread_mutex_lock(&ch->lock);
+    if (atomic_load(&ch->broken)) {
+        r = RMC_E_GONE;
+        goto out;
+    }
+    seq = ++ch->seq;
+    r = chan_send(ch, cmd, seq, fixed, fixed_len, tail, tail_len);
+    if (r == 0)
+        r = chan_recv(ch, cmd, seq, reply_tail_max, ret);
+    if (r == RMC_E_GONE || r == -EPROTO) {
+        atomic_store(&ch->broken, true);
+        goto out;
+    }
+    if (r == 0)
+        r = ret->msg.hdr.status;
+out:
+    pthread_mutex_unlock(&ch->lock);
+    return r;
 }
 
 int
@@ -225,8 +383,8 @@ handshake(struct rmc_ctx *ctx, uint32_t scope)
     r = rmc_call(ctx, RM_CMD_HELLO, &hello, sizeof(hello), NULL, 0, &rep);
     if (r == 0) {
         const struct rm_wire_hello *h = rep.msg.fixed;
-        if (!h || rm_wire_hello_check(h) < 0)
-            r = -EPROTO;
+        if (!h || rm_wire_hello_check(h) < 0 || h->minor < RM_WIRE_MINOR_DATA_CHANNEL)
+            r = -EPROTO; /* a 1.0 daemon serves handles on the context socket only */
     }
     rmc_reply_done(&rep);
     if (r < 0) {

@@ -19,7 +19,8 @@ struct entry {
     long id;
     bool card;
     uint32_t server_handle;
-    struct rmc_ctx *ctx; /* one reference per entry */
+    struct rmc_ctx *ctx;   /* one reference per entry */
+    struct rmc_chan *chan; /* cards: the data channel, one reference */
 };
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -54,9 +55,15 @@ reg_atfork_child(void)
 {
     for (size_t i = 0; i < n_entries; i++) {
         struct rmc_ctx *ctx = entries[i].ctx;
+        struct rmc_chan *ch = entries[i].chan;
         if (ctx->fd >= 0 && ctx->pid != getpid()) {
             (void)close(ctx->fd);
             ctx->fd = -1;
+        }
+        if (ch && ch->fd >= 0 && ch->pid != getpid()) {
+            (void)close(ch->fd);
+            ch->fd = -1;
+            atomic_store(&ch->broken, true);
         }
     }
     pthread_mutex_unlock(&reg_lock);
@@ -85,7 +92,8 @@ new_id(void)
 }
 
 int
-rmc_handle_add(struct rmc_ctx *ctx, bool card, uint32_t server_handle, long *ret_id)
+rmc_handle_add(struct rmc_ctx *ctx, bool card, uint32_t server_handle, struct rmc_chan *chan,
+               long *ret_id)
 {
     int r = 0;
 
@@ -101,15 +109,18 @@ rmc_handle_add(struct rmc_ctx *ctx, bool card, uint32_t server_handle, long *ret
         n_alloc = n;
     }
     atomic_fetch_add(&ctx->refs, 1);
-    entries[n_entries] = (struct entry){new_id(), card, server_handle, ctx};
+    entries[n_entries] = (struct entry){new_id(), card, server_handle, ctx, chan};
+    chan = NULL;
     *ret_id = entries[n_entries++].id;
 out:
     pthread_mutex_unlock(&reg_lock);
+    rmc_chan_unref(chan); /* only on failure */
     return r;
 }
 
 int
-rmc_handle_get(long id, bool card, struct rmc_ctx **ret_ctx, uint32_t *ret_server_handle)
+rmc_handle_get(long id, bool card, struct rmc_ctx **ret_ctx, uint32_t *ret_server_handle,
+               struct rmc_chan **ret_chan)
 {
     struct entry *e;
     int r = -EBADF;
@@ -123,17 +134,25 @@ rmc_handle_get(long id, bool card, struct rmc_ctx **ret_ctx, uint32_t *ret_serve
         *ret_ctx = e->ctx;
         if (ret_server_handle)
             *ret_server_handle = e->server_handle;
+        if (ret_chan) {
+            *ret_chan = e->chan;
+            if (e->chan)
+                atomic_fetch_add(&e->chan->refs, 1);
+        }
         r = 0;
     }
     pthread_mutex_unlock(&reg_lock);
     return r;
 }
 
-/* Remove entry i; returns its context reference for the caller to drop outside the lock. */
+/* Remove entry i; returns its context reference (and data channel) for the caller to drop
+ * outside the lock. The data channel is shut down, so that a call blocked on it in another
+ * thread returns. */
 static struct rmc_ctx *
-take(size_t i)
+take(size_t i, struct rmc_chan **ret_chan)
 {
     struct rmc_ctx *ctx = entries[i].ctx;
+    *ret_chan = entries[i].chan;
     entries[i] = entries[--n_entries];
     return ctx;
 }
@@ -142,16 +161,18 @@ int
 rmc_handle_remove_card(long id)
 {
     struct rmc_ctx *ctx = NULL;
+    struct rmc_chan *ch = NULL;
 
     pthread_mutex_lock(&reg_lock);
     for (size_t i = 0; i < n_entries; i++)
         if (entries[i].id == id && entries[i].card) {
-            ctx = take(i);
+            ctx = take(i, &ch);
             break;
         }
     pthread_mutex_unlock(&reg_lock);
     if (!ctx)
         return -EBADF;
+    rmc_chan_unref(ch);
     rmc_ctx_unref(ctx);
     return 0;
 }
@@ -160,6 +181,7 @@ int
 rmc_handle_remove_context(long id)
 {
     struct rmc_ctx *ctx, **drop = NULL;
+    struct rmc_chan **drop_ch = NULL;
     size_t n_drop = 0;
     struct entry *e;
 
@@ -171,22 +193,32 @@ rmc_handle_remove_context(long id)
     }
     ctx = e->ctx;
     drop = calloc(n_entries, sizeof(*drop));
+    drop_ch = calloc(n_entries, sizeof(*drop_ch));
     for (size_t i = 0; i < n_entries;) {
         if (entries[i].ctx != ctx) {
             i++;
             continue;
         }
-        struct rmc_ctx *c = take(i);
-        if (drop)
+        struct rmc_chan *ch;
+        struct rmc_ctx *c = take(i, &ch);
+        if (ch) /* wake a call blocked on the card in another thread */
+            (void)shutdown(ch->fd, SHUT_RDWR);
+        if (drop && drop_ch) {
+            drop_ch[n_drop] = ch;
             drop[n_drop++] = c;
-        else
+        } else {
             atomic_fetch_sub(&c->refs, 1); /* never the last: the caller holds one */
+            rmc_chan_unref(ch);            /* under the lock, but it only closes an fd */
+        }
     }
     pthread_mutex_unlock(&reg_lock);
     /* Wake a call blocked in another thread (e.g. SCardGetStatusChange(INFINITE)). */
     (void)shutdown(ctx->fd, SHUT_RDWR);
-    for (size_t i = 0; i < n_drop; i++)
+    for (size_t i = 0; i < n_drop; i++) {
+        rmc_chan_unref(drop_ch[i]);
         rmc_ctx_unref(drop[i]);
+    }
     free(drop);
+    free(drop_ch);
     return 0;
 }

@@ -29,34 +29,47 @@ ctx_call(SCARDCONTEXT h, uint16_t cmd, const void *fixed, size_t fixed_len, cons
     struct rmc_ctx *ctx;
     int r;
 
-    *rep = (struct rmc_reply){0};
-    if (rmc_handle_get(h, false, &ctx, NULL) < 0)
+    *rep = (struct rmc_reply){.fd = -1};
+    if (rmc_handle_get(h, false, &ctx, NULL, NULL) < 0)
         return SCARD_E_INVALID_HANDLE;
     r = rmc_call(ctx, cmd, fixed, fixed_len, tail, tail_len, rep);
     rmc_ctx_unref(ctx);
     /* SCardReleaseContext from another thread cut the connection (e.g. under a blocked
      * SCardGetStatusChange): the context is what is gone, not the service. */
-    if (r == RMC_E_GONE && rmc_handle_get(h, false, &ctx, NULL) < 0)
+    if (r == RMC_E_GONE && rmc_handle_get(h, false, &ctx, NULL, NULL) < 0)
         return SCARD_E_INVALID_HANDLE;
     if (r == RMC_E_GONE)
         rmc_ctx_unref(ctx);
     return rmc_to_scard(r);
 }
 
-/* One request on a card handle; @p fixed starts with the uint32_t server handle, set here. */
+/* One request on a card handle; @p fixed starts with the uint32_t server handle, set here.
+ * Per-handle requests go on the handle's data channel (straight to the reader's actor),
+ * the rest (Reconnect, Disconnect) on the context's socket. @p reply_tail_max bounds the
+ * reply's variable part (data channel only). */
 static LONG
 card_call(SCARDHANDLE h, uint16_t cmd, void *fixed, size_t fixed_len, const void *tail,
-          size_t tail_len, struct rmc_reply *rep)
+          size_t tail_len, size_t reply_tail_max, struct rmc_reply *rep)
 {
+    struct rmc_chan *ch = NULL;
     struct rmc_ctx *ctx;
     uint32_t sh;
     int r;
 
-    *rep = (struct rmc_reply){0};
-    if (rmc_handle_get(h, true, &ctx, &sh) < 0)
+    *rep = (struct rmc_reply){.fd = -1};
+    if (rmc_handle_get(h, true, &ctx, &sh, &ch) < 0)
         return SCARD_E_INVALID_HANDLE;
     memcpy(fixed, &sh, sizeof(sh));
-    r = rmc_call(ctx, cmd, fixed, fixed_len, tail, tail_len, rep);
+    if (!rm_wire_cmd_on_data_channel(cmd)) {
+        r = rmc_call(ctx, cmd, fixed, fixed_len, tail, tail_len, rep);
+    } else {
+        r = rmc_chan_call(ch, cmd, fixed, fixed_len, tail, tail_len, reply_tail_max, rep);
+        /* closed under us: disconnected by another thread, dropped by the daemon (the handle
+         * is no more), or the daemon went away (the context says so) */
+        if (r == RMC_E_GONE && rmc_ctx_check(ctx) == 0)
+            r = -EBADF;
+    }
+    rmc_chan_unref(ch);
     rmc_ctx_unref(ctx);
     return rmc_to_scard(r);
 }
@@ -79,7 +92,7 @@ SCardEstablishContext(DWORD dwScope, LPCVOID pvReserved1, LPCVOID pvReserved2,
     r = rmc_ctx_new((uint32_t)dwScope, &ctx);
     if (r < 0)
         return rmc_to_scard(r);
-    r = rmc_handle_add(ctx, false, 0, &id);
+    r = rmc_handle_add(ctx, false, 0, NULL, &id);
     rmc_ctx_unref(ctx);
     if (r < 0)
         return rmc_to_scard(r);
@@ -92,7 +105,7 @@ SCardReleaseContext(SCARDCONTEXT hContext)
 {
     struct rmc_ctx *ctx;
 
-    if (rmc_handle_get(hContext, false, &ctx, NULL) < 0)
+    if (rmc_handle_get(hContext, false, &ctx, NULL, NULL) < 0)
         return SCARD_E_INVALID_HANDLE;
     (void)rmc_handle_remove_context(hContext);
     rmc_ctx_unref(ctx); /* the daemon releases everything when the socket closes */
@@ -106,7 +119,7 @@ SCardIsValidContext(SCARDCONTEXT hContext)
     struct rmc_ctx *ctx;
     int r;
 
-    if (rmc_handle_get(hContext, false, &ctx, NULL) < 0)
+    if (rmc_handle_get(hContext, false, &ctx, NULL, NULL) < 0)
         return SCARD_E_INVALID_HANDLE;
     r = rmc_ctx_check(ctx);
     rmc_ctx_unref(ctx);
@@ -138,7 +151,7 @@ SCardListReaderGroups(SCARDCONTEXT hContext, LPSTR mszGroups, LPDWORD pcchGroups
     struct rmc_ctx *ctx;
     int r;
 
-    if (rmc_handle_get(hContext, false, &ctx, NULL) < 0)
+    if (rmc_handle_get(hContext, false, &ctx, NULL, NULL) < 0)
         return SCARD_E_INVALID_HANDLE;
     r = rmc_ctx_check(ctx);
     rmc_ctx_unref(ctx);
@@ -209,7 +222,7 @@ SCardCancel(SCARDCONTEXT hContext)
     struct rmc_ctx *ctx;
     int r;
 
-    if (rmc_handle_get(hContext, false, &ctx, NULL) < 0)
+    if (rmc_handle_get(hContext, false, &ctx, NULL, NULL) < 0)
         return SCARD_E_INVALID_HANDLE;
     r = rmc_cancel(ctx);
     rmc_ctx_unref(ctx);
@@ -232,12 +245,16 @@ SCardConnect(SCARDCONTEXT hContext, LPCSTR szReader, DWORD dwShareMode,
     if (strlen(szReader) >= sizeof(req.reader))
         return SCARD_E_INVALID_VALUE;
     strcpy(req.reader, szReader);
-    if (rmc_handle_get(hContext, false, &ctx, NULL) < 0)
+    if (rmc_handle_get(hContext, false, &ctx, NULL, NULL) < 0)
         return SCARD_E_INVALID_HANDLE;
     r = rmc_call(ctx, RM_CMD_CONNECT, &req, sizeof(req), NULL, 0, &rep);
     if (r == 0) {
         const struct rm_wire_connect_rep *c = rep.msg.fixed;
-        r = rmc_handle_add(ctx, true, c->handle, &id);
+        struct rmc_chan *ch;
+        r = rmc_chan_new(rep.fd, &ch);
+        rep.fd = -1; /* taken over */
+        if (r == 0)
+            r = rmc_handle_add(ctx, true, c->handle, ch, &id);
         if (r == 0) {
             *phCard = id;
             *pdwActiveProtocol = c->protocol;
@@ -259,7 +276,7 @@ SCardReconnect(SCARDHANDLE hCard, DWORD dwShareMode, DWORD dwPreferredProtocols,
 
     if (!pdwActiveProtocol)
         return SCARD_E_INVALID_PARAMETER;
-    rv = card_call(hCard, RM_CMD_RECONNECT, &req, sizeof(req), NULL, 0, &rep);
+    rv = card_call(hCard, RM_CMD_RECONNECT, &req, sizeof(req), NULL, 0, 0, &rep);
     if (rv == SCARD_S_SUCCESS)
         *pdwActiveProtocol = ((const struct rm_wire_protocol *)rep.msg.fixed)->protocol;
     rmc_reply_done(&rep);
@@ -273,7 +290,7 @@ SCardDisconnect(SCARDHANDLE hCard, DWORD dwDisposition)
     struct rmc_reply rep;
     LONG rv;
 
-    rv = card_call(hCard, RM_CMD_DISCONNECT, &req, sizeof(req), NULL, 0, &rep);
+    rv = card_call(hCard, RM_CMD_DISCONNECT, &req, sizeof(req), NULL, 0, 0, &rep);
     rmc_reply_done(&rep);
     if (rv != SCARD_E_INVALID_HANDLE && rv != SCARD_E_INVALID_VALUE)
         (void)rmc_handle_remove_card(hCard); /* the daemon dropped it, or is gone */
@@ -285,7 +302,7 @@ SCardBeginTransaction(SCARDHANDLE hCard)
 {
     struct rm_wire_handle_disp req = {0};
     struct rmc_reply rep;
-    LONG rv = card_call(hCard, RM_CMD_BEGIN_TRANSACTION, &req, sizeof(req), NULL, 0, &rep);
+    LONG rv = card_call(hCard, RM_CMD_BEGIN_TRANSACTION, &req, sizeof(req), NULL, 0, 0, &rep);
     rmc_reply_done(&rep);
     return rv;
 }
@@ -295,7 +312,7 @@ SCardEndTransaction(SCARDHANDLE hCard, DWORD dwDisposition)
 {
     struct rm_wire_handle_disp req = {0, (uint32_t)dwDisposition};
     struct rmc_reply rep;
-    LONG rv = card_call(hCard, RM_CMD_END_TRANSACTION, &req, sizeof(req), NULL, 0, &rep);
+    LONG rv = card_call(hCard, RM_CMD_END_TRANSACTION, &req, sizeof(req), NULL, 0, 0, &rep);
     rmc_reply_done(&rep);
     return rv;
 }
@@ -310,7 +327,7 @@ SCardStatus(SCARDHANDLE hCard, LPSTR szReaderName, LPDWORD pcchReaderLen, LPDWOR
     DWORD saved = pcchReaderLen ? *pcchReaderLen : 0;
     LONG rv = SCARD_S_SUCCESS, rv2 = SCARD_S_SUCCESS;
 
-    rv = card_call(hCard, RM_CMD_STATUS, &req, sizeof(req), NULL, 0, &rep);
+    rv = card_call(hCard, RM_CMD_STATUS, &req, sizeof(req), NULL, 0, 0, &rep);
     if (rv != SCARD_S_SUCCESS) {
         rmc_reply_done(&rep);
         return rv;
@@ -345,7 +362,8 @@ SCardTransmit(SCARDHANDLE hCard, const SCARD_IO_REQUEST *pioSendPci, LPCBYTE pbS
         return SCARD_E_INVALID_PARAMETER;
     req.protocol = (uint32_t)pioSendPci->dwProtocol;
     req.recv_max = *pcbRecvLength > RM_WIRE_APDU_MAX ? RM_WIRE_APDU_MAX : (uint32_t)*pcbRecvLength;
-    rv = card_call(hCard, RM_CMD_TRANSMIT, &req, sizeof(req), pbSendBuffer, cbSendLength, &rep);
+    rv = card_call(hCard, RM_CMD_TRANSMIT, &req, sizeof(req), pbSendBuffer, cbSendLength,
+                   req.recv_max, &rep);
     if (rv == SCARD_S_SUCCESS) {
         rv = rmc_put_out(rep.msg.tail, rep.msg.tail_len, pbRecvBuffer, pcbRecvLength, false);
         if (rv == SCARD_S_SUCCESS && pioRecvPci) {
@@ -370,7 +388,8 @@ SCardControl(SCARDHANDLE hCard, DWORD dwControlCode, LPCVOID pbSendBuffer, DWORD
         cbSendLength > RM_WIRE_APDU_MAX)
         return SCARD_E_INVALID_PARAMETER;
     req.recv_max = cbRecvLength > RM_WIRE_APDU_MAX ? RM_WIRE_APDU_MAX : (uint32_t)cbRecvLength;
-    rv = card_call(hCard, RM_CMD_CONTROL, &req, sizeof(req), pbSendBuffer, cbSendLength, &rep);
+    rv = card_call(hCard, RM_CMD_CONTROL, &req, sizeof(req), pbSendBuffer, cbSendLength,
+                   req.recv_max, &rep);
     if (rv == SCARD_S_SUCCESS) {
         rv = rmc_put_out(rep.msg.tail, rep.msg.tail_len, pbRecvBuffer, &got, false);
         if (lpBytesReturned)
@@ -389,7 +408,7 @@ SCardGetAttrib(SCARDHANDLE hCard, DWORD dwAttrId, LPBYTE pbAttr, LPDWORD pcbAttr
 
     if (!pcbAttrLen)
         return SCARD_E_INVALID_PARAMETER;
-    rv = card_call(hCard, RM_CMD_GET_ATTRIB, &req, sizeof(req), NULL, 0, &rep);
+    rv = card_call(hCard, RM_CMD_GET_ATTRIB, &req, sizeof(req), NULL, 0, RM_WIRE_ATTR_MAX, &rep);
     if (rv == SCARD_S_SUCCESS)
         rv = rmc_put_out(rep.msg.tail, rep.msg.tail_len, pbAttr, pcbAttrLen, true);
     rmc_reply_done(&rep);
@@ -405,7 +424,7 @@ SCardSetAttrib(SCARDHANDLE hCard, DWORD dwAttrId, LPCBYTE pbAttr, DWORD cbAttrLe
 
     if (!pbAttr || cbAttrLen == 0 || cbAttrLen > RM_WIRE_ATTR_MAX)
         return SCARD_E_INVALID_PARAMETER;
-    rv = card_call(hCard, RM_CMD_SET_ATTRIB, &req, sizeof(req), pbAttr, cbAttrLen, &rep);
+    rv = card_call(hCard, RM_CMD_SET_ATTRIB, &req, sizeof(req), pbAttr, cbAttrLen, 0, &rep);
     rmc_reply_done(&rep);
     return rv;
 }

@@ -125,6 +125,57 @@ rm_client_reply(struct rm_client *c, uint16_t cmd, uint32_t seq, int status, con
     c->m->state_changed = true; /* buffered frames may now be processed, see process_input */
 }
 
+void
+rm_client_reply_fd(struct rm_client *c, uint16_t cmd, uint32_t seq, const void *fixed,
+                   size_t fixed_len, int fd)
+{
+    uint8_t buf[sizeof(struct rm_wire_hdr) + sizeof(struct rm_wire_connect_rep)];
+    union {
+        struct cmsghdr h;
+        char space[CMSG_SPACE(sizeof(int))];
+    } ctl = {0};
+    struct iovec iov = {buf, 0};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.space,
+                        .msg_controllen = sizeof(ctl.space)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    struct rm_wire_hdr *h = (struct rm_wire_hdr *)buf;
+    ssize_t n;
+
+    c->busy = false;
+    if (c->dead)
+        return;
+    n = rm_wire_encode(buf, sizeof(buf), cmd, true, seq, 0, fixed, fixed_len, NULL, 0);
+    if (n < 0 || c->out_len > 0) { /* replies pending: the client pipelines, never libscard */
+        rm_client_kill(c, n < 0 ? "internal encoding error" : "replies not read");
+        return;
+    }
+    h->flags |= RM_WIRE_F_FD;
+    iov.iov_len = (size_t)n;
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    do
+        n = sendmsg(c->sock.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) { /* even a full socket buffer: the client has not read its replies */
+        rm_client_kill(c, "write failed");
+        return;
+    }
+    if ((size_t)n < iov.iov_len) { /* the fd went with the first byte; queue the rest */
+        uint8_t *p = realloc(c->out, iov.iov_len - (size_t)n);
+        if (!p) {
+            rm_client_kill(c, "out of memory");
+            return;
+        }
+        c->out = p;
+        memcpy(c->out, buf + n, iov.iov_len - (size_t)n);
+        c->out_len = iov.iov_len - (size_t)n;
+        flush_out(c);
+    }
+    c->m->state_changed = true;
+}
+
 /* Run complete frames from the input buffer while the client is not busy. */
 static void
 process_input(struct rm_client *c)
@@ -214,7 +265,7 @@ client_free(struct rm_client *c)
     free(c);
 }
 
-/* ---- admission (H-sessions): access policy and limits, decided once at accept ---------- */
+/* ---- admission: access policy and limits, decided once at accept ---------- */
 
 #define REFUSED_PENDING_MAX 16 /* refused connections waiting for their HELLO to be answered */
 
@@ -331,7 +382,7 @@ make_parent(const char *path)
     return 0;
 }
 
-/* ---- service life (H-service): systemd socket activation and auto-exit ---------------- */
+/* ---- service life: systemd socket activation and auto-exit ---------------- */
 
 int
 rm_manager_socket_activated(void)
@@ -500,12 +551,11 @@ rm_manager_new(const struct rm_conf *conf, struct rm_manager **ret)
     m->conf = *conf;
     m->conf.socket = strdup(conf->socket);
     m->conf.readers_dir = strdup(conf->readers_dir);
-    /* H-sessions: own copy (main() frees its conf), idle timer not yet created */
+    /* own copy (main() frees its conf), idle timer not yet created */
     m->conf.allowed_groups = conf->allowed_groups ? strdup(conf->allowed_groups) : NULL;
-    /* H-readers: own copy of drivers_dir (freed by rm_conf_done); no readers_dir watch yet */
+    /* own copy of drivers_dir (freed by rm_conf_done); no readers_dir watch yet */
     m->conf.drivers_dir = conf->drivers_dir ? strdup(conf->drivers_dir) : NULL;
     m->readers_watch.fd = -1;
-    m->tx_timer.fd = -1;
     m->next_handle_id = (uint32_t)getpid() << 12;
     m->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (!m->conf.socket || !m->conf.readers_dir || m->epoll_fd < 0) {
@@ -521,9 +571,6 @@ rm_manager_new(const struct rm_conf *conf, struct rm_manager **ret)
     m->sig.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     m->sig.cb = on_signal;
     r = m->sig.fd < 0 ? -errno : rm_source_add(m, &m->sig, EPOLLIN);
-    if (r < 0)
-        goto fail;
-    r = rm_tx_init(m); /* H-sessions: transaction idle timeout */
     if (r < 0)
         goto fail;
     r = listen_socket(m);
@@ -598,7 +645,7 @@ rm_manager_free(struct rm_manager *m)
         LIST_REMOVE(rd, link);
         rm_reader_free(rd);
     }
-    rm_readers_done(m); /* H-readers: inotify, udev, removed readers (after the clients) */
+    rm_readers_done(m); /* inotify, udev, removed readers (after the clients) */
     if (m->listen.fd >= 0) {
         close(m->listen.fd);
         if (!m->socket_activated) /* systemd owns an activated socket and its path */
@@ -606,7 +653,6 @@ rm_manager_free(struct rm_manager *m)
     }
     if (m->idle_timer.fd >= 0)
         close(m->idle_timer.fd);
-    rm_tx_done(m); /* H-sessions */
     if (m->sig.fd >= 0)
         close(m->sig.fd);
     if (m->epoll_fd >= 0)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Reader worker threads: every blocking call into an IFD handler happens here, never
- * in the event loop. A worker runs queued jobs in order and, between jobs, checks
+ * Reader worker threads and the driver: every blocking call into an IFD handler happens
+ * in the reader's worker (the actor, actor.c), never in the event loop. The worker checks
  * card presence every presence_poll_interval; a driver that offers
  * TAG_IFD_POLLING_THREAD_WITH_TIMEOUT gets a second thread that waits in the driver
  * instead. Results go back to the loop through the reader's eventfd. Every driver call
@@ -75,6 +75,39 @@ call_end(struct rm_reader *rd)
     pthread_mutex_unlock(&rd->lock);
 }
 
+void
+rm_reader_call_begin(struct rm_reader *rd, const char *name, int fd, uint16_t cmd, uint32_t seq)
+{
+    uint64_t deadline = now_usec() + rd->m->conf.driver_hang_usec;
+
+    pthread_mutex_lock(&rd->lock);
+    rd->call_name[0] = name;
+    rd->call_deadline_usec[0] = deadline;
+    rd->running_fd = fd;
+    rd->running_cmd = cmd;
+    rd->running_seq = seq;
+    rd->running_answered = false;
+    if (!rd->hang_armed && rd->hang.fd >= 0) {
+        rd->hang_armed = true;
+        arm_hang(rd, deadline);
+    }
+    pthread_mutex_unlock(&rd->lock);
+}
+
+bool
+rm_reader_call_end(struct rm_reader *rd)
+{
+    bool answered;
+
+    pthread_mutex_lock(&rd->lock);
+    rd->call_deadline_usec[0] = 0;
+    rd->running_fd = -1;
+    answered = rd->running_answered;
+    rd->running_answered = false;
+    pthread_mutex_unlock(&rd->lock);
+    return answered;
+}
+
 int
 rm_ifd_to_errno(RESPONSECODE rc)
 {
@@ -104,17 +137,27 @@ rm_ifd_to_errno(RESPONSECODE rc)
     }
 }
 
+struct rm_job *
+rm_job_new(enum rm_job_type type)
+{
+    struct rm_job *job = calloc(1, sizeof(*job));
+
+    if (!job)
+        return NULL;
+    job->type = type;
+    job->fd = job->peer_fd = -1;
+    return job;
+}
+
 void
 rm_job_free(struct rm_job *job)
 {
     if (!job)
         return;
-    if (job->in)
-        explicit_bzero(job->in, job->in_len); /* may hold a PIN (VERIFY) */
-    if (job->out)
-        explicit_bzero(job->out, job->out_len);
-    free(job->in);
-    free(job->out);
+    if (job->fd >= 0)
+        close(job->fd);
+    if (job->peer_fd >= 0)
+        close(job->peer_fd);
     free(job);
 }
 
@@ -197,124 +240,51 @@ negotiate(struct rm_reader *rd, uint32_t wanted)
     return 0;
 }
 
-static int
-run_power(struct rm_reader *rd, struct rm_job *job)
+int
+rm_reader_power(struct rm_reader *rd, uint32_t action, uint32_t protocols)
 {
     int r = 0;
 
     if (!rd->hw_present)
-        return -ENOMEDIUM;
-    if (job->action == SCARD_RESET_CARD) {
+        return action == RM_ACTION_POWER_DOWN ? 0 : -ENOMEDIUM;
+    call_begin(rd, "IFDHPowerICC", 0);
+    if (action == RM_ACTION_POWER_DOWN) {
+        r = power(rd, IFD_POWER_DOWN);
+        rd->hw_reset_seq++;
+    } else if (action == SCARD_RESET_CARD) {
         r = power(rd, IFD_RESET);
-        job->did_reset = true;
-    } else if (job->action == SCARD_UNPOWER_CARD) {
+        rd->hw_reset_seq++;
+    } else if (action == SCARD_UNPOWER_CARD) {
         (void)power(rd, IFD_POWER_DOWN);
         r = power(rd, IFD_POWER_UP);
-        job->did_reset = true;
+        rd->hw_reset_seq++;
     } else if (!rd->hw_powered) {
         r = power(rd, IFD_POWER_UP);
     }
-    if (r == 0 && job->protocols && !rd->hw_protocol)
-        r = negotiate(rd, job->protocols);
-    else if (r == 0 && job->protocols && !(rd->hw_protocol & job->protocols))
+    if (action != SCARD_LEAVE_CARD)
+        log_debug("reader '%s': card %s", rd->name,
+                  action == SCARD_RESET_CARD ? "reset" : action == SCARD_UNPOWER_CARD
+                                                         ? "power-cycled" : "powered down");
+    if (r == 0 && protocols && action != RM_ACTION_POWER_DOWN && !rd->hw_protocol)
+        r = negotiate(rd, protocols);
+    else if (r == 0 && protocols && action != RM_ACTION_POWER_DOWN &&
+             !(rd->hw_protocol & protocols))
         r = -EPROTONOSUPPORT;
+    call_end(rd);
     return r;
 }
 
-/* Disconnect dispositions: power down without powering up again. */
-static int
-run_unpower(struct rm_reader *rd, struct rm_job *job)
-{
-    job->did_reset = true;
-    return rd->hw_present ? power(rd, IFD_POWER_DOWN) : 0;
-}
-
 /* SCARD_PROTOCOL_T0/T1 (bits 1, 2) → the T number 0/1 that IFDHTransmitToICC takes; RAW as is. */
-static DWORD
-ifd_protocol(uint32_t pcsc_protocol)
+DWORD
+rm_ifd_protocol(uint32_t pcsc_protocol)
 {
     if (pcsc_protocol == SCARD_PROTOCOL_T1)
         return 1;
     return pcsc_protocol == SCARD_PROTOCOL_RAW ? SCARD_PROTOCOL_RAW : 0;
 }
 
-static int
-run_io(struct rm_reader *rd, struct rm_job *job)
-{
-    struct rm_driver_ops *o = &rd->dev->ops;
-    DWORD n = job->recv_max;
-    RESPONSECODE rc;
-
-    job->out = malloc(n ? n : 1);
-    if (!job->out)
-        return -ENOMEM;
-    switch (job->type) {
-    case JOB_TRANSMIT: {
-        /* the driver wants the T number (ifdhandler.h, IFDHTransmitToICC), not the PC/SC bit */
-        SCARD_IO_HEADER tx = {ifd_protocol(job->protocol), 0}, rx = {0, 0};
-        if (!rd->hw_present)
-            return -ENXIO;
-        rc = o->transmit_to_icc(rd->lun, tx, job->in, job->in_len, job->out, &n, &rx);
-        break;
-    }
-    case JOB_CONTROL:
-        rc = o->control(rd->lun, job->code, job->in, job->in_len, job->out, job->recv_max, &n);
-        break;
-    case JOB_GET_ATTR:
-        rc = o->get_capabilities(rd->lun, job->code, &n, job->out);
-        break;
-    default:
-        n = 0;
-        rc = o->set_capabilities(rd->lun, job->code, job->in_len, job->in);
-        break;
-    }
-    if (rc != IFD_SUCCESS)
-        return rm_ifd_to_errno(rc);
-    if (n > job->recv_max)
-        return -EIO; /* driver claims more than the buffer */
-    job->out_len = n;
-    return 0;
-}
-
-static const char *
-job_call_name(const struct rm_job *job)
-{
-    switch (job->type) {
-    case JOB_POWER:
-        return "IFDHPowerICC";
-    case JOB_TRANSMIT:
-        return "IFDHTransmitToICC";
-    case JOB_CONTROL:
-        return "IFDHControl";
-    case JOB_GET_ATTR:
-        return "IFDHGetCapabilities";
-    default:
-        return "IFDHSetCapabilities";
-    }
-}
-
-static void
-run_job(struct rm_reader *rd, struct rm_job *job)
-{
-    pthread_mutex_lock(&rd->dev->lock);
-    call_begin(rd, job_call_name(job), 0);
-    if (job->type == JOB_POWER && job->action == (uint32_t)-1)
-        job->status = run_unpower(rd, job);
-    else if (job->type == JOB_POWER)
-        job->status = run_power(rd, job);
-    else
-        job->status = run_io(rd, job);
-    job->present = rd->hw_present;
-    job->powered = rd->hw_powered;
-    job->hw_protocol = rd->hw_protocol;
-    job->atr_len = rd->hw_atr_len;
-    memcpy(job->atr, rd->hw_atr, rd->hw_atr_len);
-    call_end(rd);
-    pthread_mutex_unlock(&rd->dev->lock);
-}
-
-static void
-post_done(struct rm_reader *rd, struct rm_job *job)
+void
+rm_reader_post(struct rm_reader *rd, struct rm_job *job)
 {
     uint64_t one = 1;
 
@@ -325,14 +295,18 @@ post_done(struct rm_reader *rd, struct rm_job *job)
 }
 
 /* Ask the driver whether a card is there; on a change, power it up and tell the loop. */
-static void
-check_presence(struct rm_reader *rd)
+void
+rm_reader_check_presence(struct rm_reader *rd)
 {
     struct rm_job *job;
     RESPONSECODE rc;
     bool present;
 
     pthread_mutex_lock(&rd->dev->lock);
+    if (rd->halted) {
+        pthread_mutex_unlock(&rd->dev->lock);
+        return;
+    }
     call_begin(rd, "IFDHICCPresence", 0);
     rc = rd->dev->ops.icc_presence(rd->lun);
     call_end(rd);
@@ -342,10 +316,9 @@ check_presence(struct rm_reader *rd)
         pthread_mutex_unlock(&rd->dev->lock);
         log_debug("reader '%s': IFDHICCPresence failed (IFD code %lu), %u in a row", rd->name,
                   (unsigned long)rc, rd->presence_failures);
-        if (give_up && (job = calloc(1, sizeof(*job)))) {
-            job->type = JOB_DEFECTIVE;
+        if (give_up && (job = rm_job_new(JOB_DEFECTIVE))) {
             job->status = rm_ifd_to_errno(rc);
-            post_done(rd, job);
+            rm_reader_post(rd, job);
         }
         return;
     }
@@ -358,6 +331,7 @@ check_presence(struct rm_reader *rd)
     rd->hw_present = present;
     rd->hw_protocol = 0;
     if (present) {
+        rd->hw_card_seq++;
         call_begin(rd, "IFDHPowerICC", 0);
         (void)power(rd, IFD_POWER_UP); /* a mute card stays present with no ATR */
         call_end(rd);
@@ -366,9 +340,8 @@ check_presence(struct rm_reader *rd)
         rd->hw_powered = false;
         rd->hw_atr_len = 0;
     }
-    job = calloc(1, sizeof(*job));
+    job = rm_job_new(JOB_PRESENCE);
     if (job) {
-        job->type = JOB_PRESENCE;
         job->present = present;
         job->powered = rd->hw_powered;
         job->atr_len = rd->hw_atr_len;
@@ -376,60 +349,7 @@ check_presence(struct rm_reader *rd)
     }
     pthread_mutex_unlock(&rd->dev->lock);
     if (job)
-        post_done(rd, job);
-}
-
-/* @p deadline = now + presence_poll_interval, on CLOCK_MONOTONIC (the condvar's clock). */
-static void
-next_poll(const struct rm_reader *rd, struct timespec *deadline)
-{
-    uint64_t ns;
-
-    clock_gettime(CLOCK_MONOTONIC, deadline);
-    ns = (uint64_t)deadline->tv_nsec + rd->poll_usec * 1000u;
-    deadline->tv_sec += (time_t)(ns / 1000000000u);
-    deadline->tv_nsec = (long)(ns % 1000000000u);
-}
-
-static void *
-worker_main(void *userdata)
-{
-    struct rm_reader *rd = userdata;
-    struct timespec deadline;
-
-    if (!rd->poll_fn)
-        check_presence(rd);
-    pthread_mutex_lock(&rd->lock);
-    next_poll(rd, &deadline);
-    while (!rd->stop) {
-        struct rm_job *job = TAILQ_FIRST(&rd->todo);
-        if (job) {
-            TAILQ_REMOVE(&rd->todo, job, link);
-            rd->running = job;
-            pthread_mutex_unlock(&rd->lock);
-            run_job(rd, job);
-            pthread_mutex_lock(&rd->lock);
-            rd->running = NULL;
-            pthread_mutex_unlock(&rd->lock);
-            post_done(rd, job);
-            pthread_mutex_lock(&rd->lock);
-            continue;
-        }
-        if (rd->poll_fn || rd->hw_defective) {
-            pthread_cond_wait(&rd->cond, &rd->lock);
-            continue;
-        }
-        /* Woken early (a job, stop, or spuriously): the deadline stays where it is, so that
-         * a stream of jobs never pushes the next presence check further away. */
-        if (pthread_cond_timedwait(&rd->cond, &rd->lock, &deadline) != ETIMEDOUT)
-            continue;
-        pthread_mutex_unlock(&rd->lock);
-        check_presence(rd);
-        pthread_mutex_lock(&rd->lock);
-        next_poll(rd, &deadline);
-    }
-    pthread_mutex_unlock(&rd->lock);
-    return NULL;
+        rm_reader_post(rd, job);
 }
 
 /* The driver's own event thread (TAG_IFD_POLLING_THREAD_WITH_TIMEOUT). */
@@ -442,21 +362,21 @@ poller_main(void *userdata)
 
     call_slot = 1;
     while (!stop) {
-        check_presence(rd);
+        rm_reader_check_presence(rd);
         /* the driver may legitimately wait that long: allow for it in the hang watchdog */
         call_begin(rd, "IFDHPolling", (uint64_t)timeout_ms * 1000u);
         (void)rd->poll_fn(rd->lun, timeout_ms);
         call_end(rd);
         pthread_mutex_lock(&rd->lock);
-        stop = rd->stop || rd->hw_defective;
+        stop = rd->stop || rd->stop_poller || rd->hw_defective;
         pthread_mutex_unlock(&rd->lock);
     }
     return NULL;
 }
 
-/* Answer @p job at once with -ENODEV (reader gone or defective), through the done queue so
- * that the reply comes from the loop, never from inside the caller. The loop's mirror of the
- * card goes into the job, so that applying it changes nothing. */
+/* Answer @p job at once with -ENODEV (reader defective), through the done queue so that
+ * the reply comes from the loop, never from inside the caller. The loop's mirror of the
+ * card goes into the job, so that applying it changes nothing. With rd->lock held. */
 static void
 refuse_job(struct rm_reader *rd, struct rm_job *job)
 {
@@ -468,21 +388,29 @@ refuse_job(struct rm_reader *rd, struct rm_job *job)
     job->hw_protocol = rd->protocol;
     job->atr_len = rd->atr_len;
     memcpy(job->atr, rd->atr, rd->atr_len);
-    job->did_reset = false;
     TAILQ_INSERT_TAIL(&rd->done, job, link);
     (void)!write(rd->efd.fd, &one, sizeof(one));
+}
+
+/* Requests a defective reader's actor may never run: answered at once instead. */
+static bool
+refusable(const struct rm_job *job)
+{
+    return job->type == JOB_CONNECT || job->type == JOB_RECONNECT;
 }
 
 void
 rm_reader_submit(struct rm_reader *rd, struct rm_job *job)
 {
+    uint64_t one = 1;
+
     pthread_mutex_lock(&rd->lock);
-    if (rd->gone || rd->defective)
+    if (rd->defective && refusable(job))
         refuse_job(rd, job);
     else
         TAILQ_INSERT_TAIL(&rd->todo, job, link);
-    pthread_cond_signal(&rd->cond);
     pthread_mutex_unlock(&rd->lock);
+    (void)!write(rd->wake_fd, &one, sizeof(one));
 }
 
 static void
@@ -520,26 +448,26 @@ defective_one(struct rm_reader *rd)
 {
     struct rm_job_queue q = TAILQ_HEAD_INITIALIZER(q);
     struct rm_job *job;
+    uint64_t one = 1;
 
     if (rd->defective)
         return;
     rd->defective = true; /* UNAVAILABLE; the event counter stays that of card insert/remove */
     pthread_mutex_lock(&rd->lock);
     rd->hw_defective = true;
+    /* the client of a stuck data-channel request gets its answer now (its late result is
+     * dropped by the actor); queued connects are refused, the rest the actor still runs */
+    rm_actor_answer_running(rd, -ENODEV);
     TAILQ_CONCAT(&q, &rd->todo, link);
-    /* the client of a stuck job gets its answer now; the job's late result goes to nobody */
-    if (rd->running && rd->running->client_id) {
-        struct rm_client *c = rm_client_find(rd->m, rd->running->client_id);
-        if (c)
-            rm_client_reply(c, rd->running->cmd, rd->running->seq, -ENODEV, NULL, 0, NULL, 0);
-        rd->running->client_id = 0;
-    }
     while ((job = TAILQ_FIRST(&q))) {
         TAILQ_REMOVE(&q, job, link);
-        refuse_job(rd, job);
+        if (refusable(job))
+            refuse_job(rd, job);
+        else
+            TAILQ_INSERT_TAIL(&rd->todo, job, link);
     }
-    pthread_cond_broadcast(&rd->cond);
     pthread_mutex_unlock(&rd->lock);
+    (void)!write(rd->wake_fd, &one, sizeof(one));
     rd->m->state_changed = true;
 }
 
@@ -600,25 +528,22 @@ rm_reader_start(struct rm_manager *m, struct rm_reader *rd)
     rd->poll_usec = m->conf.presence_poll_usec;
     TAILQ_INIT(&rd->todo);
     TAILQ_INIT(&rd->done);
-    TAILQ_INIT(&rd->blocked);
     pthread_mutex_init(&rd->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&rd->cond, &ca);
-    pthread_condattr_destroy(&ca);
     rd->efd.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     rd->efd.cb = on_efd;
     rd->hang.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     rd->hang.cb = on_hang;
-    if (rd->efd.fd < 0 || rd->hang.fd < 0)
+    rd->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (rd->efd.fd < 0 || rd->hang.fd < 0 || rd->wake_fd < 0)
         return -errno;
-    r = rm_source_add(m, &rd->efd, EPOLLIN);
+    r = rm_actor_init(rd);
+    if (r == 0)
+        r = rm_source_add(m, &rd->efd, EPOLLIN);
     if (r == 0)
         r = rm_source_add(m, &rd->hang, EPOLLIN);
     if (r < 0)
         return r;
-    r = -pthread_create(&rd->worker, NULL, worker_main, rd);
+    r = -pthread_create(&rd->worker, NULL, rm_actor_main, rd);
     if (r < 0)
         return r;
     rd->has_worker = true;
@@ -652,11 +577,14 @@ rm_reader_stop(struct rm_reader *rd)
 {
     bool stuck, ok = true;
 
+    uint64_t one = 1;
+
     pthread_mutex_lock(&rd->lock);
     rd->stop = true;
-    pthread_cond_broadcast(&rd->cond);
     stuck = rd->defective && (rd->call_deadline_usec[0] || rd->call_deadline_usec[1]);
     pthread_mutex_unlock(&rd->lock);
+    if (rd->wake_fd >= 0)
+        (void)!write(rd->wake_fd, &one, sizeof(one));
     if (rd->has_poller && rd->stop_poll_fn && !stuck)
         (void)rd->stop_poll_fn(rd->lun);
     if (rd->has_worker)
@@ -672,28 +600,47 @@ rm_reader_stop(struct rm_reader *rd)
     }
 }
 
+/* Stop the driver's event thread only (reader removal): the actor keeps serving the
+ * reader's handles until they go. */
+static void
+poller_stop(struct rm_reader *rd)
+{
+    bool stuck;
+
+    if (!rd->has_poller)
+        return;
+    pthread_mutex_lock(&rd->lock);
+    rd->stop_poller = true;
+    stuck = rd->defective && rd->call_deadline_usec[1];
+    pthread_mutex_unlock(&rd->lock);
+    if (rd->stop_poll_fn && !stuck)
+        (void)rd->stop_poll_fn(rd->lun);
+    rd->has_poller = false;
+    if (!join_bounded(rd->poller, stuck)) {
+        log_warning("reader '%s': a driver call is still pending, its thread is abandoned",
+                    rd->name);
+        rd->leaked = true;
+    }
+}
+
 void
 rm_reader_halt(struct rm_reader *rd)
 {
-    struct rm_job *job;
+    struct rm_job *job = rm_job_new(JOB_HALT);
 
     rd->gone = true;
-    rm_reader_stop(rd);
-    pthread_mutex_lock(&rd->lock);
-    while ((job = TAILQ_FIRST(&rd->todo))) {
-        TAILQ_REMOVE(&rd->todo, job, link);
-        refuse_job(rd, job);
-    }
-    pthread_mutex_unlock(&rd->lock);
-    /* handles see the card removed (SCARD_W_REMOVED_CARD), GSC sees the reader UNKNOWN */
+    poller_stop(rd);
+    /* the actor makes no more driver calls; its handles see the card removed
+     * (SCARD_W_REMOVED_CARD) or the reader unavailable (DIRECT); the device is closed when
+     * the reader is freed, after its last handle */
+    if (job)
+        rm_reader_submit(rd, job);
+    else
+        rm_reader_stop(rd); /* no memory: stop the actor, its handles see EOF */
     rd->present = rd->powered = rd->mute = false;
     rd->atr_len = 0;
     rd->protocol = 0;
     rd->events++;
-    if (!rd->leaked) {
-        rm_device_unref(rd->dev); /* closes the channel with the last slot */
-        rd->dev = NULL;
-    }
     rd->m->state_changed = true;
 }
 
@@ -701,7 +648,6 @@ void
 rm_reader_free(struct rm_reader *rd)
 {
     struct rm_job *job;
-    struct rm_blocked *b;
 
     if (!rd)
         return;
@@ -716,17 +662,14 @@ rm_reader_free(struct rm_reader *rd)
         TAILQ_REMOVE(&rd->done, job, link);
         rm_job_free(job);
     }
-    while ((b = TAILQ_FIRST(&rd->blocked))) {
-        TAILQ_REMOVE(&rd->blocked, b, link);
-        free(b->frame);
-        free(b);
-    }
+    rm_actor_done(rd);
     if (rd->efd.fd >= 0)
         close(rd->efd.fd);
     if (rd->hang.fd >= 0)
         close(rd->hang.fd);
+    if (rd->wake_fd >= 0)
+        close(rd->wake_fd);
     pthread_mutex_destroy(&rd->lock);
-    pthread_cond_destroy(&rd->cond);
     rm_device_unref(rd->dev);
     free(rd->origin);
     free(rd);

@@ -222,6 +222,8 @@ start_slot(struct rm_manager *m, const struct rm_reader_spec *spec, struct rm_de
 
     if (!rd)
         return -ENOMEM;
+    rd->efd.fd = rd->hang.fd = rd->wake_fd = rd->act_epoll = rd->act_tx_timer = -1;
+    rd->running_fd = -1;
     rd->dev = dev;
     dev->refs++;
     rd->efd.fd = rd->hang.fd = -1;
@@ -321,7 +323,7 @@ rm_readers_reap(struct rm_manager *m)
         pthread_mutex_lock(&rd->lock);
         idle = TAILQ_EMPTY(&rd->done) && TAILQ_EMPTY(&rd->todo);
         pthread_mutex_unlock(&rd->lock);
-        if (idle && rd->n_handles == 0 && TAILQ_EMPTY(&rd->blocked)) {
+        if (idle && rd->n_handles == 0) {
             LIST_REMOVE(rd, link);
             rm_reader_free(rd);
         }

@@ -15,9 +15,9 @@ const struct sc_conf_key rm_conf_table[] = {
     {"resmgr", "readers_dir", SC_CONF_STRING, offsetof(struct rm_conf, readers_dir), 0, 0},
     {"resmgr", "presence_poll_interval", SC_CONF_MSEC,
      offsetof(struct rm_conf, presence_poll_usec), 10, 60000},
-    /* H-service: exit when idle with no reader (0 = never) */
+    /* exit when idle with no reader (0 = never) */
     {"resmgr", "auto_exit", SC_CONF_SECONDS, offsetof(struct rm_conf, auto_exit_usec), 0, 86400},
-    /* H-sessions: transactions, access control, limits, APDU tracing */
+    /* transactions, access control, limits, APDU tracing */
     {"resmgr", "transaction_idle_timeout", SC_CONF_SECONDS, offsetof(struct rm_conf, tx_idle_usec),
      0, 3600},
     {"resmgr", "allowed_groups", SC_CONF_STRING, offsetof(struct rm_conf, allowed_groups), 0, 0},
@@ -30,7 +30,7 @@ const struct sc_conf_key rm_conf_table[] = {
     {"resmgr", "max_handles_per_context", SC_CONF_UINT,
      offsetof(struct rm_conf, max_handles_per_context), 1, 65536},
     {"resmgr", "trace_apdus", SC_CONF_BOOL, offsetof(struct rm_conf, trace_apdus), 0, 0},
-    /* H-readers: USB hot-plug, driver hang limit (seconds, 1 s minimum for tests) */
+    /* USB hot-plug, driver hang limit (seconds, 1 s minimum for tests) */
     {"resmgr", "drivers_dir", SC_CONF_STRING, offsetof(struct rm_conf, drivers_dir), 0, 0},
     {"resmgr", "hotplug", SC_CONF_BOOL, offsetof(struct rm_conf, hotplug), 0, 0},
     {"resmgr", "driver_hang_warning", SC_CONF_SECONDS, offsetof(struct rm_conf, driver_hang_usec),
@@ -43,7 +43,7 @@ rm_conf_load(const char *path, struct rm_conf *conf, const struct sc_logger *lg)
 {
     *conf = (struct rm_conf){.presence_poll_usec = RM_DEFAULT_POLL_USEC,
                              .auto_exit_usec = RM_DEFAULT_AUTO_EXIT_USEC};
-    /* H-sessions defaults */
+    /* defaults */
     conf->tx_idle_usec = RM_DEFAULT_TX_IDLE_USEC;
     conf->allow_local_seat = true;
     conf->max_clients = RM_DEFAULT_MAX_CLIENTS;
@@ -51,7 +51,7 @@ rm_conf_load(const char *path, struct rm_conf *conf, const struct sc_logger *lg)
     conf->max_handles_per_context = RM_DEFAULT_MAX_HANDLES_PER_CONTEXT;
     conf->socket = strdup(SC_DEFAULT_SOCKET);
     conf->readers_dir = strdup(RM_DEFAULT_READERS_DIR);
-    /* H-readers defaults */
+    /* defaults */
     conf->drivers_dir = strdup(RM_DEFAULT_DRIVERS_DIR);
     conf->hotplug = true;
     conf->driver_hang_usec = RM_DEFAULT_DRIVER_HANG_USEC;

@@ -12,12 +12,12 @@
 
 #define RM_DEFAULT_READERS_DIR "/etc/scard/readers.d"
 #define RM_DEFAULT_POLL_USEC (400u * 1000u)
-#define RM_DEFAULT_AUTO_EXIT_USEC (60u * 1000u * 1000u) /* H-service: Windows and pcscd --auto-exit: 60 s */
+#define RM_DEFAULT_AUTO_EXIT_USEC (60u * 1000u * 1000u) /* Windows and pcscd --auto-exit: 60 s */
 #define RM_DEFAULT_TX_IDLE_USEC (5u * 1000u * 1000u) /* Windows 8+: 5 s, windows.md §1.5 */
 #define RM_DEFAULT_MAX_CLIENTS 200            /* pcscd's default --max-thread */
 #define RM_DEFAULT_MAX_CONTEXTS_PER_UID 64
 #define RM_DEFAULT_MAX_HANDLES_PER_CONTEXT 200 /* pcscd's --max-card-handle-per-thread */
-/* H-readers: a driver call pending this long is logged and its reader marked defective
+/* a driver call pending this long is logged and its reader marked defective
  * (Windows event 619 warns after 150 s, windows.md §1); drivers_dir from configure. */
 #define RM_DEFAULT_DRIVER_HANG_USEC (150ull * 1000u * 1000u)
 #ifndef RM_DEFAULT_DRIVERS_DIR
@@ -28,8 +28,8 @@ struct rm_conf {
     char *socket;                 /* socket path, malloc'd */
     char *readers_dir;            /* reader.conf-style files, malloc'd */
     uint64_t presence_poll_usec;  /* IFDHICCPresence interval, microseconds */
-    uint64_t auto_exit_usec;      /* H-service: auto_exit, idle time before scardd exits, usec, 0 = never */
-    /* sessions, access and limits (H-sessions; see resmgr/daemon/access.h, transaction.c) */
+    uint64_t auto_exit_usec;      /* auto_exit, idle time before scardd exits, usec, 0 = never */
+    /* sessions, access and limits (see resmgr/daemon/access.h, actor.c) */
     uint64_t tx_idle_usec;        /* transaction_idle_timeout, microseconds, 0 = off */
     char *allowed_groups;         /* space-separated group names, malloc'd or NULL */
     bool allow_local_seat;        /* allow_users_on_local_seat */
@@ -38,7 +38,7 @@ struct rm_conf {
     unsigned max_contexts_per_uid;
     unsigned max_handles_per_context;
     bool trace_apdus;             /* log command/response APDUs (PIN data masked) */
-    /* readers (H-readers): USB hot-plug and driver robustness */
+    /* readers: USB hot-plug and driver robustness */
     char *drivers_dir;            /* USB IFD handler bundles (Info.plist), malloc'd */
     bool hotplug;                 /* hotplug: USB readers through libudev */
     uint64_t driver_hang_usec;    /* driver_hang_warning: a driver call this long marks the reader defective */

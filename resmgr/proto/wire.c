@@ -85,6 +85,23 @@ rm_wire_hello_check(const struct rm_wire_hello *hello)
     return hello->major == RM_WIRE_VERSION_MAJOR ? 0 : -EPROTONOSUPPORT;
 }
 
+bool
+rm_wire_cmd_on_data_channel(uint16_t cmd)
+{
+    switch (cmd) {
+    case RM_CMD_BEGIN_TRANSACTION:
+    case RM_CMD_END_TRANSACTION:
+    case RM_CMD_STATUS:
+    case RM_CMD_TRANSMIT:
+    case RM_CMD_CONTROL:
+    case RM_CMD_GET_ATTRIB:
+    case RM_CMD_SET_ATTRIB:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static const struct dir_info *
 dir_of(uint16_t cmd, bool reply)
 {
@@ -98,7 +115,11 @@ rm_wire_check_header(const struct rm_wire_hdr *hdr, bool reply)
 {
     const struct dir_info *d = dir_of(hdr->command, reply);
 
-    if (!d || !!(hdr->flags & RM_WIRE_F_REPLY) != reply || (hdr->flags & ~RM_WIRE_F_REPLY))
+    uint16_t allowed = RM_WIRE_F_REPLY;
+
+    if (reply && hdr->command == RM_CMD_CONNECT && hdr->status == 0)
+        allowed |= RM_WIRE_F_FD;
+    if (!d || !!(hdr->flags & RM_WIRE_F_REPLY) != reply || (hdr->flags & ~allowed))
         return -EPROTO;
     if (!reply && hdr->status != 0)
         return -EPROTO;

@@ -14,7 +14,13 @@
 
 #define RM_WIRE_MAGIC 0x53435244u /* "SCRD" */
 #define RM_WIRE_VERSION_MAJOR 1   /* incompatible changes bump this; peers must agree */
-#define RM_WIRE_VERSION_MINOR 0   /* compatible additions */
+#define RM_WIRE_VERSION_MINOR 1   /* compatible additions */
+/* 1.1: per-handle requests (rm_wire_cmd_on_data_channel()) go on a data channel per card
+ * handle: a SOCK_SEQPACKET socket whose client end comes with the CONNECT reply
+ * (SCM_RIGHTS, RM_WIRE_F_FD), one frame per packet, same framing. A 1.0 peer can still say
+ * HELLO, list readers and wait for changes; scardd refuses its CONNECT (-EPROTONOSUPPORT)
+ * and libscard refuses a 1.0 daemon at the handshake. */
+#define RM_WIRE_MINOR_DATA_CHANNEL 1
 
 #define RM_WIRE_NAME_MAX 128      /* reader name field incl. NUL (pcsc-lite MAX_READERNAME) */
 #define RM_WIRE_ATR_MAX 33        /* ISO 7816-3 ATR limit (pcsc-lite MAX_ATR_SIZE) */
@@ -32,6 +38,7 @@ struct rm_wire_hdr {
     int32_t status;   /* replies: 0 or -errno; requests: 0 */
 };
 #define RM_WIRE_F_REPLY 0x0001u
+#define RM_WIRE_F_FD 0x0002u /* successful CONNECT reply: the handle's data channel is attached */
 
 enum rm_wire_cmd {
     RM_CMD_HELLO = 1,        /* version handshake, must be first */
@@ -214,6 +221,13 @@ ssize_t rm_wire_encode(void *buf, size_t size, uint16_t cmd, bool reply, uint32_
  *         -EPROTONOSUPPORT other major version
  */
 int rm_wire_hello_check(const struct rm_wire_hello *hello);
+
+/**
+ * Does @p cmd travel on a card handle's data channel (TRANSMIT, CONTROL, STATUS,
+ * BEGIN/END_TRANSACTION, GET/SET_ATTRIB) rather than on the context socket?
+ * On the data channel the handle field of the fixed struct must be the channel's handle.
+ */
+bool rm_wire_cmd_on_data_channel(uint16_t cmd);
 
 /** Name of a command for logs ("?" when unknown). */
 const char *rm_wire_cmd_name(uint16_t cmd);

@@ -302,7 +302,7 @@ cmd_removed(const char *reader, const char *file)
     return failures ? 1 : 0;
 }
 
-/* ---- H-sessions: sharing, resets, transactions, access and limits ---------------------- */
+/* ---- sharing, resets, transactions, access and limits ---------------------- */
 
 static long
 wall_ms(void) /* comparable with `date +%s%3N` in the shell */
@@ -529,7 +529,7 @@ cmd_refused(void)
     return failures ? 1 : 0;
 }
 
-/* ---- H-readers: readers added and removed at run time, defective readers ---- */
+/* ---- readers added and removed at run time, defective readers ---- */
 
 /* Wait for \\?PnP?\Notification (a reader added or removed during the wait); prints the
  * reader count of the upper 16 bits. Exit 0 when CHANGED came, 1 on timeout. */
@@ -650,7 +650,6 @@ main(int argc, char **argv)
         return cmd_handles(argv[2], atol(argv[3]));
     if (strcmp(c, "refused") == 0)
         return cmd_refused();
-    /* H-readers */
     if (strcmp(c, "pnp-wait") == 0 && argc == 3)
         return cmd_pnp_wait((DWORD)atol(argv[2]));
     if (strcmp(c, "state") == 0 && argc == 3)

@@ -254,6 +254,111 @@ kill -0 "$daemon" 2>/dev/null && sc_ok "scardd still running" || sc_bail "scardd
 sc_expect_grep "malformed frames logged" "malformed" "$log"
 check_cmd "other clients carry on afterwards" "$scratch/after" "$client" echo "$A" after
 
+# a card handle's data channel (SOCK_SEQPACKET, passed with the CONNECT reply): a packet that
+# is not a valid request for that handle drops that handle only; scardd and the other
+# handles of the same context carry on
+rc=0
+"$py" - "$scratch/run/scardd.sock" "$A" >"$scratch/datachan" 2>&1 <<'EOF' || rc=$?
+import array, socket, struct, sys, time
+path, reader = sys.argv[1], sys.argv[2].encode()
+
+def frame(cmd, seq, payload=b"", flags=0, length=None):
+    n = len(payload) if length is None else length
+    return struct.pack("=IHHIi", n, cmd, flags, seq, 0) + payload
+
+c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+c.connect(path)
+c.settimeout(5)
+
+def call(cmd, payload):
+    c.sendall(frame(cmd, 1, payload))
+    head, anc, _, _ = c.recvmsg(16, socket.CMSG_SPACE(4 * 4))
+    length, _, flags, _, status = struct.unpack("=IHHIi", head)
+    body = b""
+    while len(body) < length:
+        body += c.recv(length - len(body))
+    fds = []
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds += array.array("i", data[: len(data) // 4 * 4]).tolist()
+    return status, flags, body, fds
+
+assert call(1, struct.pack("=IHHII", 0x53435244, 1, 1, 0, 0))[0] == 0, "HELLO 1.1"
+assert call(2, struct.pack("=II", 2, 0))[0] == 0, "ESTABLISH"
+
+def connect():
+    status, flags, body, fds = call(6, reader.ljust(128, b"\0") + struct.pack("=II", 2, 3))
+    assert status == 0 and flags & 2 and len(fds) == 1, (status, flags, fds)
+    handle, proto = struct.unpack("=II", body)
+    return handle, proto, socket.socket(fileno=fds[0])
+
+def transmit(handle, proto, data, seq=1):
+    return frame(12, seq, struct.pack("=IIII", handle, proto, 258, 0) + bytes([0x80, 0xEE, 0, 0, len(data)]) + data)
+
+def echo_ok(d, handle, proto):
+    d.send(transmit(handle, proto, b"hi"))
+    r = d.recv(70000)
+    _, cmd, _, _, status = struct.unpack("=IHHIi", r[:16])
+    return cmd == 12 and status == 0 and r[-4:] == b"hi\x90\x00"
+
+def dropped(d):
+    d.settimeout(5)
+    try:
+        gone = d.recv(70000) == b""
+    except ConnectionResetError:
+        gone = True
+    d.close()
+    time.sleep(0.05)  # the loop forgets the handle (max_handles_per_context)
+    return gone
+
+gh, gp, good = connect()
+assert echo_ok(good, gh, gp), "Transmit on the data channel"
+bad = {
+    "garbage": lambda h, p: b"\xde\xad\xbe\xef" * 7,
+    "another handle's id": lambda h, p: transmit(h + 1, p, b"x"),
+    "a context request": lambda h, p: frame(3, 1),
+    "a reply flag": lambda h, p: frame(11, 1, struct.pack("=II", h, 0), flags=1),
+    "a length that lies": lambda h, p: frame(11, 1, struct.pack("=II", h, 0), length=100),
+    "a truncated fixed part": lambda h, p: frame(12, 1, struct.pack("=II", h, p)),
+    "an oversized packet": lambda h, p: transmit(h, p, b"") + b"A" * 70000,
+    "an empty packet": lambda h, p: b"",
+}
+for what, make in bad.items():
+    h, p, d = connect()
+    d.send(make(h, p))
+    assert dropped(d), "handle kept after " + what
+    print("dropped after", what)
+# a valid request with a file descriptor attached: fds are not taken from clients
+h, p, d = connect()
+d.sendmsg([transmit(h, p, b"x")], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [0]))])
+assert dropped(d), "handle kept after a passed fd"
+# each dropped handle was treated as a dead client: the card was reset, so the good handle
+# sees W_RESET_CARD until it reconnects (on the context socket)
+def reconnect():
+    status, _, body, _ = call(7, struct.pack("=IIII", gh, 2, 3, 0))
+    assert status == 0, "Reconnect %d" % status
+reconnect()
+# two requests without waiting for the first reply, while another handle holds the card
+h, p, d = connect()
+good.send(frame(9, 2, struct.pack("=II", gh, 0)))
+assert struct.unpack("=IHHIi", good.recv(100)[:16])[4] == 0, "BEGIN"
+d.send(frame(9, 1, struct.pack("=II", h, 0)))
+time.sleep(0.1)
+d.send(frame(9, 2, struct.pack("=II", h, 0)))
+assert dropped(d), "handle kept after pipelined requests"
+good.send(frame(10, 3, struct.pack("=II", gh, 0)))
+assert struct.unpack("=IHHIi", good.recv(100)[:16])[4] in (0, -116), "END" # -ESTALE: reset
+reconnect()
+assert echo_ok(good, gh, gp), "the good handle carries on"
+print("data channel ok")
+EOF
+sc_expect_rc "data channel: malformed, oversized, fd-carrying or pipelined packets drop only that handle" \
+    0 "$rc" "$scratch/datachan"
+kill -0 "$daemon" 2>/dev/null && sc_ok "scardd still running after data-channel garbage" ||
+    sc_bail "scardd died"
+sc_expect_grep "a bad data-channel packet is logged" "handle dropped: malformed frame on the data channel" "$log"
+check_cmd "other clients carry on after data-channel garbage" "$scratch/after2" "$client" echo "$A" after2
+
 # --- logging -------------------------------------------------------------------------------
 start_scardd "trace_apdus = yes"
 "$client" echo "$A" traced >"$scratch/traced" 2>&1 || sc_not_ok "echo with trace_apdus" "$scratch/traced"

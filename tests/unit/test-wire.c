@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Unit tests of resmgr/proto/wire.c: round trips of good frames, and rejection of
- * truncated, oversized, inconsistent and wrong-version frames (never a crash).
+ * truncated, oversized, inconsistent and wrong-version frames (never a crash), and the
+ * 1.1 CONNECT reply that carries a card handle's data channel (RM_WIRE_F_FD, SCM_RIGHTS).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -10,6 +11,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -269,6 +272,118 @@ test_garbage(void **state)
     }
 }
 
+/* 1.1: the CONNECT reply may carry RM_WIRE_F_FD; nothing else may. */
+static void
+test_fd_flag(void **state)
+{
+    struct rm_wire_connect_rep rep = {0x1234, 2};
+    struct rm_wire_handle_disp disp = {1, 0};
+    struct rm_wire_hdr h;
+    struct rm_wire_msg m;
+    ssize_t n;
+
+    (void)state;
+    n = rm_wire_encode(buf, sizeof(buf), RM_CMD_CONNECT, true, 3, 0, &rep, sizeof(rep), NULL, 0);
+    assert_int_equal(n, sizeof(h) + sizeof(rep));
+    memcpy(&h, buf, sizeof(h));
+    h.flags |= RM_WIRE_F_FD;
+    memcpy(buf, &h, sizeof(h));
+    assert_int_equal(rm_wire_decode(buf, (size_t)n, true, &m), 0);
+    assert_int_equal(m.hdr.flags, RM_WIRE_F_REPLY | RM_WIRE_F_FD);
+    assert_memory_equal(m.fixed, &rep, sizeof(rep));
+    /* not on an error reply, a request, or another command's reply */
+    h.status = -EBUSY;
+    assert_int_equal(rm_wire_check_header(&h, true), -EPROTO);
+    h.status = 0;
+    h.flags = RM_WIRE_F_FD;
+    assert_int_equal(rm_wire_check_header(&h, false), -EPROTO);
+    n = rm_wire_encode(buf, sizeof(buf), RM_CMD_DISCONNECT, true, 3, 0, NULL, 0, NULL, 0);
+    memcpy(&h, buf, sizeof(h));
+    h.flags |= RM_WIRE_F_FD;
+    assert_int_equal(rm_wire_check_header(&h, true), -EPROTO);
+    n = rm_wire_encode(buf, sizeof(buf), RM_CMD_STATUS, false, 3, 0, &disp, sizeof(disp), NULL, 0);
+    assert_true(n > 0);
+}
+
+/* Which requests travel on a handle's data channel. */
+static void
+test_data_channel_commands(void **state)
+{
+    static const uint16_t data[] = {RM_CMD_BEGIN_TRANSACTION, RM_CMD_END_TRANSACTION,
+                                    RM_CMD_STATUS, RM_CMD_TRANSMIT, RM_CMD_CONTROL,
+                                    RM_CMD_GET_ATTRIB, RM_CMD_SET_ATTRIB};
+    static const uint16_t context[] = {0, RM_CMD_HELLO, RM_CMD_ESTABLISH, RM_CMD_LIST_READERS,
+                                       RM_CMD_GET_STATUS_CHANGE, RM_CMD_CANCEL, RM_CMD_CONNECT,
+                                       RM_CMD_RECONNECT, RM_CMD_DISCONNECT, RM_CMD_MAX_, 0xffff};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(data) / sizeof(data[0]); i++)
+        assert_true(rm_wire_cmd_on_data_channel(data[i]));
+    for (size_t i = 0; i < sizeof(context) / sizeof(context[0]); i++)
+        assert_false(rm_wire_cmd_on_data_channel(context[i]));
+}
+
+/* The CONNECT reply with the data channel attached, through a real socket: the fd arrives
+ * with the header's first byte, and the channel is a working SOCK_SEQPACKET. */
+static void
+test_fd_passing(void **state)
+{
+    struct rm_wire_connect_rep rep = {7, 2};
+    int ctx[2], data[2], got = -1;
+    union {
+        struct cmsghdr h;
+        char space[CMSG_SPACE(sizeof(int))];
+    } ctl = {0};
+    struct iovec iov = {buf, 0};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.space,
+                        .msg_controllen = sizeof(ctl.space)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    struct rm_wire_hdr h;
+    struct rm_wire_msg m;
+    uint8_t rx[sizeof(h) + sizeof(rep)], pkt[8];
+    ssize_t n;
+
+    (void)state;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctx), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, data), 0);
+    n = rm_wire_encode(buf, sizeof(buf), RM_CMD_CONNECT, true, 9, 0, &rep, sizeof(rep), NULL, 0);
+    memcpy(&h, buf, sizeof(h));
+    h.flags |= RM_WIRE_F_FD;
+    memcpy(buf, &h, sizeof(h));
+    iov.iov_len = (size_t)n;
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &data[1], sizeof(int));
+    assert_int_equal(sendmsg(ctx[0], &mh, 0), n);
+    close(data[1]);
+
+    memset(&ctl, 0, sizeof(ctl));
+    iov = (struct iovec){rx, sizeof(rx)};
+    mh = (struct msghdr){.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.space,
+                         .msg_controllen = sizeof(ctl.space)};
+    assert_int_equal(recvmsg(ctx[1], &mh, MSG_CMSG_CLOEXEC), n);
+    cm = CMSG_FIRSTHDR(&mh);
+    if (!cm) {
+        fail_msg("no file descriptor came with the reply");
+        return;
+    }
+    assert_int_equal(cm->cmsg_type, SCM_RIGHTS);
+    memcpy(&got, CMSG_DATA(cm), sizeof(int));
+    assert_int_equal(rm_wire_decode(rx, (size_t)n, true, &m), 0);
+    assert_true(m.hdr.flags & RM_WIRE_F_FD);
+    /* one packet in, one packet out, boundaries kept */
+    assert_int_equal(send(got, "ab", 2, 0), 2);
+    assert_int_equal(send(got, "cde", 3, 0), 3);
+    assert_int_equal(recv(data[0], pkt, sizeof(pkt), 0), 2);
+    assert_int_equal(recv(data[0], pkt, sizeof(pkt), 0), 3);
+    close(got);
+    assert_int_equal(recv(data[0], pkt, sizeof(pkt), 0), 0); /* closed: the handle is gone */
+    close(data[0]);
+    close(ctx[0]);
+    close(ctx[1]);
+}
+
 int
 main(void)
 {
@@ -279,7 +394,8 @@ main(void)
         cmocka_unit_test(test_oversized), cmocka_unit_test(test_bad_header),
         cmocka_unit_test(test_length_mismatch), cmocka_unit_test(test_connect_name),
         cmocka_unit_test(test_rstates), cmocka_unit_test(test_multisz),
-        cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_garbage), cmocka_unit_test(test_fd_flag),
+        cmocka_unit_test(test_data_channel_commands), cmocka_unit_test(test_fd_passing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
