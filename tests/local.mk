@@ -14,6 +14,7 @@ EXTRA_DIST += \
 	tests/integration/lib/common.sh \
 	tests/integration/lib/kdc.sh \
 	tests/integration/lib/chain.sh \
+	tests/integration/lib/pcscd.sh \
 	$(NULL)
 
 # pam_scard unit tests: error-space tables and option parsing.
@@ -52,6 +53,9 @@ tests_unit_test_vcard_store_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CRYPTO_CFLA
 tests_unit_test_vcard_store_LDADD = resmgr/vcard/libvcard.la $(CMOCKA_LIBS) $(CRYPTO_LIBS)
 TESTS += tests/integration/vcard-pcscd.sh
 EXTRA_DIST += tests/integration/vcard-pcscd.sh
+# yubico-piv-tool provisions a virtual card (management key, GENERATE, PUT DATA) under pcscd.
+TESTS += tests/integration/vcard-yubico.sh
+EXTRA_DIST += tests/integration/vcard-yubico.sh
 
 # resmgr: wire protocol unit test; scardd + libscard end to end with a test IFD handler,
 # a C client and OpenSC's opensc-tool.
@@ -133,3 +137,15 @@ tests_fuzz_fuzz_wire_SOURCES = tests/fuzz/fuzz-wire.c resmgr/proto/wire.c resmgr
 tests_fuzz_fuzz_wire_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_wire_LDFLAGS = -fsanitize=fuzzer,address,undefined
 endif
+# libFuzzer target for the PIV applet: libvcard's sources compiled in, so they are instrumented.
+EXTRA_DIST += tests/fuzz/fuzz-piv.c tests/fuzz/run.sh tests/fuzz/piv-seeds.py tests/fuzz/corpus
+if ENABLE_FUZZ
+noinst_PROGRAMS += tests/fuzz/fuzz-piv
+tests_fuzz_fuzz_piv_SOURCES = tests/fuzz/fuzz-piv.c $(resmgr_vcard_libvcard_la_SOURCES)
+tests_fuzz_fuzz_piv_CFLAGS = $(resmgr_vcard_libvcard_la_CFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_piv_LDFLAGS = -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_piv_LDADD = common/libsccommon.la $(CRYPTO_LIBS) $(INIH_LIBS)
+endif
+# The virtual card through scardd + libscard + OpenSC: --test --login, signatures, PIN/PUK.
+TESTS += tests/integration/vcard-scardd.sh
+EXTRA_DIST += tests/integration/vcard-scardd.sh

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# The test command: install what is missing, build, run `make check` (unit + integration).
+# The test command: install what is missing, build, run `make check` (unit + integration),
+# then a short fuzzing run (tests/fuzz/run.sh).
 # Usage: tools/check.sh [--distcheck]   (--distcheck also runs `make distcheck`)
-# Ends with one line "N passed, N failed, N skipped" for the `make check` run.
+# Ends with one line "N passed, N failed, N skipped" for `make check` plus the fuzzing run.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/tools/deps.sh" --tests
@@ -17,6 +18,15 @@ if [ $rc -ne 0 ]; then
 elif [ "${1:-}" = "--distcheck" ]; then
     make distcheck || rc=$?
 fi
+# A short libFuzzer run (tests/fuzz/run.sh: ~30 s per target over the committed corpus),
+# counted in the summary as one test; skipped (77) without clang + libFuzzer.
+fuzz_pass=0 fuzz_fail=0 fuzz_skip=0
+if [ $rc -eq 0 ]; then
+    frc=0
+    SC_BUILD="$build" "$top/tests/fuzz/run.sh" || frc=$?
+    case $frc in 0) fuzz_pass=1 ;; 77) fuzz_skip=1 ;; *) fuzz_fail=1; rc=1 ;; esac
+fi
 count() { cat $(find . -path './scard-[0-9]*' -prune -o -name '*.trs' -print) 2>/dev/null | grep -c "^:test-result: $1" || true; }
-printf '%s passed, %s failed, %s skipped\n' "$(count PASS)" "$(($(count FAIL) + $(count ERROR)))" "$(count SKIP)"
+printf '%s passed, %s failed, %s skipped\n' "$(($(count PASS) + fuzz_pass))" \
+    "$(($(count FAIL) + $(count ERROR) + fuzz_fail))" "$(($(count SKIP) + fuzz_skip))"
 exit $rc

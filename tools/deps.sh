@@ -14,6 +14,9 @@ run_pkgs=(opensc opensc-pkcs11 krb5-kdc krb5-pkinit krb5-user krb5-admin-server
 test_pkgs=(libcmocka-dev pamtester pcscd softhsm2 iproute2 xz-utils systemd valgrind)
 # vsmartcard-vpcd, pcsc-tools, python3-pyscard: resmgr-vpcd.sh and resmgr-pcsclite-clients.sh
 test_pkgs+=(vsmartcard-vpcd pcsc-tools python3-pyscard)
+test_pkgs+=(yubico-piv-tool) # tests/integration/vcard-yubico.sh
+# clang + its runtime (libFuzzer, sanitizers): tests/fuzz/run.sh
+test_pkgs+=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 [ "${1:-}" = "--tests" ] && want+=("${test_pkgs[@]}")

@@ -43,7 +43,7 @@ struct channel {
     pthread_mutex_t lock; /* serialises the applet and card state of this reader */
     struct vc_card *card; /* loaded at power-up */
     struct piv_applet *applet;
-    int lock_fd;    /* store lock held during one PIN/PUK update */
+    struct vc_store_handle store; /* userdata of vc_store_piv_ops: dir, GUID, lock */
     int inotify_fd; /* card directory (or its parent while the card is missing) */
     int stop_fd;    /* eventfd: TAG_IFD_STOP_POLLING_THREAD */
     int last_present;
@@ -103,49 +103,6 @@ channel_free(struct channel *ch)
     free(ch->dir);
     free(ch);
 }
-
-/* --- persistence hooks of the applet ------------------------------------------------------ */
-
-static int
-hook_auth_lock(void *userdata, struct vc_auth *auth)
-{
-    struct channel *ch = userdata;
-    int r = vc_store_lock(ch->dir, &ch->lock_fd);
-    if (r < 0)
-        return r;
-    r = vc_store_load_auth(ch->dir, auth); /* another process may have counted down */
-    if (r < 0) {
-        close(ch->lock_fd);
-        ch->lock_fd = -1;
-        ifd_log(LOG_ERR, "%s: cannot read PIN state: %s", ch->dir, strerror(-r));
-    }
-    return r;
-}
-
-static int
-hook_auth_save(void *userdata, const struct vc_auth *auth)
-{
-    struct channel *ch = userdata;
-    int r = vc_store_save_auth(ch->dir, auth);
-    if (r < 0)
-        ifd_log(LOG_ERR, "%s: cannot write PIN state: %s", ch->dir, strerror(-r));
-    return r;
-}
-
-static void
-hook_auth_unlock(void *userdata)
-{
-    struct channel *ch = userdata;
-    if (ch->lock_fd >= 0)
-        close(ch->lock_fd);
-    ch->lock_fd = -1;
-}
-
-static const struct piv_ops channel_ops = {
-    .auth_lock = hook_auth_lock,
-    .auth_save = hook_auth_save,
-    .auth_unlock = hook_auth_unlock,
-};
 
 /* --- presence ------------------------------------------------------------------------------ */
 
@@ -244,7 +201,7 @@ IFDHCreateChannelByName(DWORD Lun, LPSTR DeviceName)
         return IFD_COMMUNICATION_ERROR;
     }
     ch->lun = Lun;
-    ch->lock_fd = -1;
+    ch->store.lock_fd = -1;
     ch->last_present = -1;
     pthread_mutex_init(&ch->lock, NULL);
     ch->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -393,8 +350,11 @@ power_up(struct channel *ch, PUCHAR Atr, PDWORD AtrLength)
     if (vc_store_present(ch->dir) != 1)
         return IFD_ERROR_POWER_ACTION;
     r = vc_store_load(ch->dir, &ch->card); /* re-read: a certificate may have been imported */
-    if (r == 0)
-        r = piv_applet_new(ch->card, &channel_ops, ch, &ch->applet);
+    if (r == 0) {
+        ch->store = (struct vc_store_handle){.dir = ch->dir, .lock_fd = -1};
+        memcpy(ch->store.guid, ch->card->guid, VC_GUID_LEN);
+        r = piv_applet_new(ch->card, &vc_store_piv_ops, &ch->store, &ch->applet);
+    }
     if (r < 0) {
         ifd_log(LOG_ERR, "%s: cannot load card: %s", ch->dir, strerror(-r));
         channel_power_down(ch);

@@ -3,8 +3,14 @@ noinst_LTLIBRARIES += resmgr/vcard/libvcard.la
 resmgr_vcard_libvcard_la_SOURCES = \
 	resmgr/vcard/card.c \
 	resmgr/vcard/card.h \
+	resmgr/vcard/keywrap.c \
+	resmgr/vcard/keywrap.h \
+	resmgr/vcard/piv-admin.c \
+	resmgr/vcard/piv-internal.h \
 	resmgr/vcard/piv.c \
 	resmgr/vcard/piv.h \
+	resmgr/vcard/store-card.c \
+	resmgr/vcard/store-internal.h \
 	resmgr/vcard/store.c \
 	resmgr/vcard/store.h \
 	$(NULL)
@@ -22,7 +28,11 @@ EXTRA_resmgr_vcard_libifd_scard_vcard_la_DEPENDENCIES = resmgr/vcard/ifd.sym
 EXTRA_DIST += resmgr/vcard/ifd.sym
 
 bin_PROGRAMS += resmgr/vcard/scard-vcard
-resmgr_vcard_scard_vcard_SOURCES = resmgr/vcard/scard-vcard.c
+resmgr_vcard_scard_vcard_SOURCES = \
+	resmgr/vcard/scard-vcard.c \
+	resmgr/vcard/scard-vcard-card.c \
+	resmgr/vcard/scard-vcard.h \
+	$(NULL)
 resmgr_vcard_scard_vcard_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DVC_DRIVER_PATH='"$(pkglibdir)/libifd-scard-vcard.so"'
 resmgr_vcard_scard_vcard_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)

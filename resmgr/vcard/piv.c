@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * PIV card application (SP 800-73-4 Part 2) answering exactly what OpenSC's PIV-II
- * driver sends (linux-anchors.md §4): SELECT, GET DATA, VERIFY, CHANGE REFERENCE DATA,
- * RESET RETRY COUNTER, GENERAL AUTHENTICATE, command chaining and GET RESPONSE.
- * Pure: no I/O here; PIN/PUK counters are persisted through struct piv_ops.
+ * PIV card application (SP 800-73-4 Part 2) answering what OpenSC's PIV-II driver sends
+ * (linux-anchors.md §4): SELECT, GET DATA, VERIFY (opens the wrapped KEK), CHANGE REFERENCE
+ * DATA, RESET RETRY COUNTER, GENERAL AUTHENTICATE with the slot keys, chaining, GET RESPONSE.
+ * Management-key commands live in piv-admin.c. Pure: persistence goes through struct piv_ops.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -17,42 +17,8 @@
 #include <openssl/rsa.h>
 
 #include "common/cleanup.h"
-#include "resmgr/vcard/piv.h"
-
-/* Status words (ISO 7816-4 §5.1.3, SP 800-73-4 Part 2 Table 6). */
-enum {
-    SW_OK = 0x9000,
-    SW_MORE_DATA = 0x6100,
-    SW_VERIFY_FAIL = 0x63c0,
-    SW_MEMORY_FAILURE = 0x6581,
-    SW_WRONG_LENGTH = 0x6700,
-    SW_SECURITY_STATUS = 0x6982,
-    SW_AUTH_BLOCKED = 0x6983,
-    SW_REF_DATA_UNUSABLE = 0x6984,
-    SW_CONDITIONS = 0x6985,
-    SW_WRONG_DATA = 0x6a80,
-    SW_NOT_FOUND = 0x6a82,
-    SW_NO_SPACE = 0x6a84,
-    SW_WRONG_P1P2 = 0x6a86,
-    SW_REF_NOT_FOUND = 0x6a88,
-    SW_INS_NOT_SUPPORTED = 0x6d00,
-    SW_CLA_NOT_SUPPORTED = 0x6e00,
-    SW_UNKNOWN = 0x6f00,
-};
-
-enum {
-    INS_VERIFY = 0x20,
-    INS_CHANGE_REFERENCE_DATA = 0x24,
-    INS_RESET_RETRY_COUNTER = 0x2c,
-    INS_GENERAL_AUTHENTICATE = 0x87,
-    INS_SELECT = 0xa4,
-    INS_GET_RESPONSE = 0xc0,
-    INS_GET_DATA = 0xcb,
-};
-
-#define KEYREF_PIN 0x80
-#define KEYREF_PUK 0x81
-#define CHAIN_MAX 20000u /* bytes gathered over chained commands (room for PUT DATA of a cert) */
+#include "resmgr/vcard/keywrap.h"
+#include "resmgr/vcard/piv-internal.h"
 
 const uint8_t piv_aid[11] = {0xa0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00};
 
@@ -68,37 +34,9 @@ static const uint8_t discovery[] = {0x7e, 0x12, 0x4f, 0x0b, 0xa0, 0x00, 0x00, 0x
 /* GET DATA tags of the certificate containers, indexed by enum vc_slot. */
 static const uint32_t cert_tags[VC_SLOT_MAX] = {0x5fc105, 0x5fc10a, 0x5fc10b, 0x5fc101};
 
-struct buf {
-    uint8_t *p;
-    size_t len, cap;
-};
 
-struct apdu {
-    uint8_t cla, ins, p1, p2;
-    const uint8_t *data;
-    size_t lc;
-    size_t le; /* 1..256; 256 when absent or 00 */
-};
-
-struct piv_applet {
-    struct vc_card *card;
-    const struct piv_ops *ops;
-    void *userdata;
-    unsigned kdf_iterations;
-    bool selected;
-    bool pin_verified;
-    bool locked;
-    /* command chaining (CLA bit 0x10): header of the chain and the data gathered so far */
-    bool chaining;
-    uint8_t chain_ins, chain_p1, chain_p2;
-    struct buf chain;
-    /* response not yet fetched with GET RESPONSE */
-    struct buf out;
-    size_t out_pos;
-};
-
-static void
-buf_wipe(struct buf *b)
+void
+piv_buf_wipe(struct buf *b)
 {
     if (b->p) {
         OPENSSL_cleanse(b->p, b->cap);
@@ -107,8 +45,8 @@ buf_wipe(struct buf *b)
     *b = (struct buf){0};
 }
 
-static int
-buf_put(struct buf *b, const void *data, size_t n)
+int
+piv_buf_put(struct buf *b, const void *data, size_t n)
 {
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
@@ -134,8 +72,8 @@ buf_put(struct buf *b, const void *data, size_t n)
 }
 
 /* BER-TLV header: tag of 1–3 bytes, definite length of 1–3 bytes (ISO 7816-4 §5.2). */
-static int
-buf_put_header(struct buf *b, uint32_t tag, size_t len)
+int
+piv_buf_put_header(struct buf *b, uint32_t tag, size_t len)
 {
     uint8_t h[6];
     size_t n = 0;
@@ -154,19 +92,19 @@ buf_put_header(struct buf *b, uint32_t tag, size_t len)
         h[n++] = 0x81;
     }
     h[n++] = (uint8_t)len;
-    return buf_put(b, h, n);
+    return piv_buf_put(b, h, n);
 }
 
-static int
-buf_put_tlv(struct buf *b, uint32_t tag, const void *value, size_t len)
+int
+piv_buf_put_tlv(struct buf *b, uint32_t tag, const void *value, size_t len)
 {
-    int r = buf_put_header(b, tag, len);
-    return r < 0 ? r : buf_put(b, value, len);
+    int r = piv_buf_put_header(b, tag, len);
+    return r < 0 ? r : piv_buf_put(b, value, len);
 }
 
 /* Read one BER-TLV from [*p, *p + *left); advances. -EINVAL when it does not fit. */
-static int
-tlv_next(const uint8_t **p, size_t *left, uint32_t *ret_tag, const uint8_t **ret_value, size_t *ret_len)
+int
+piv_tlv_next(const uint8_t **p, size_t *left, uint32_t *ret_tag, const uint8_t **ret_value, size_t *ret_len)
 {
     const uint8_t *s = *p;
     size_t n = *left, i = 0, len;
@@ -248,8 +186,8 @@ unpad_secret(const uint8_t *block, size_t *ret_len)
 
 /* --- PIN / PUK reference data --------------------------------------------------------- */
 
-static uint16_t
-auth_begin(struct piv_applet *a)
+uint16_t
+piv_auth_begin(struct piv_applet *a)
 {
     if (a->ops && a->ops->auth_lock) {
         if (a->ops->auth_lock(a->userdata, &a->card->auth) < 0)
@@ -259,20 +197,38 @@ auth_begin(struct piv_applet *a)
     return SW_OK;
 }
 
-static void
-auth_end(struct piv_applet *a)
+void
+piv_auth_end(struct piv_applet *a)
 {
     if (a->locked && a->ops->auth_unlock)
         a->ops->auth_unlock(a->userdata);
     a->locked = false;
 }
 
-static int
-auth_save(struct piv_applet *a)
+int
+piv_auth_save(struct piv_applet *a)
 {
     if (a->ops && a->ops->auth_save)
         return a->ops->auth_save(a->userdata, &a->card->auth);
     return 0;
+}
+
+int
+piv_card_save(struct piv_applet *a, unsigned what)
+{
+    if (a->ops && a->ops->card_save)
+        return a->ops->card_save(a->userdata, a->card, what);
+    return 0;
+}
+
+void
+piv_pin_forget(struct piv_applet *a)
+{
+    a->pin_verified = false;
+    if (a->kek_open)
+        vc_card_lock(a->card);
+    a->kek_open = false;
+    OPENSSL_cleanse(a->kek, sizeof(a->kek));
 }
 
 static uint16_t
@@ -286,39 +242,61 @@ sw_tries(const struct vc_ref *ref)
 /*
  * Try a secret against a reference (caller holds the auth lock). The decremented counter
  * is on disk before the secret is even compared, so pulling the plug cannot buy a free try.
- * On success the counter is reset in memory only; the caller saves.
+ * On success the counter is reset in memory only; the caller saves. For a stored card the
+ * check is opening the wrapped KEK, which lands in @p kek (wipe it).
  */
 static uint16_t
-ref_try(struct piv_applet *a, struct vc_ref *ref, const uint8_t *secret, size_t len)
+ref_try(struct piv_applet *a, bool puk, const uint8_t *secret, size_t len, uint8_t kek[32])
 {
+    struct vc_ref *ref = puk ? &a->card->auth.puk : &a->card->auth.pin;
     int r;
 
     if (ref->tries_left == 0)
         return SW_AUTH_BLOCKED;
-    if (!ref->hash[0])
+    if (!ref->wrap_len && !ref->hash[0])
         return SW_REF_DATA_UNUSABLE;
     ref->tries_left--;
-    if (auth_save(a) < 0)
+    if (piv_auth_save(a) < 0)
         return SW_MEMORY_FAILURE;
-    r = vc_secret_check(ref->hash, secret, len);
+    if (ref->wrap_len)
+        r = vc_card_open_ref(a->card, puk, (const char *)secret, len, kek);
+    else
+        r = vc_secret_check(ref->hash, secret, len);
     if (r == -EACCES)
-        return SW_VERIFY_FAIL | (ref->tries_left > 15 ? 15 : ref->tries_left);
+        return sw_tries(ref) == SW_AUTH_BLOCKED ? SW_VERIFY_FAIL : sw_tries(ref);
     if (r < 0)
         return SW_UNKNOWN;
     ref->tries_left = ref->tries_max;
     return SW_OK;
 }
 
+/* PIN verified: keep the KEK for the card session and open the sealed slot keys. */
+static uint16_t
+pin_accept(struct piv_applet *a, const uint8_t kek[32])
+{
+    a->pin_verified = true;
+    if (!a->card->auth.pin.wrap_len)
+        return SW_OK;
+    memcpy(a->kek, kek, sizeof(a->kek));
+    a->kek_open = true;
+    if (vc_card_unlock(a->card, a->kek) < 0) {
+        piv_pin_forget(a);
+        return SW_MEMORY_FAILURE; /* the PIN was right but a key blob is damaged */
+    }
+    return SW_OK;
+}
+
 static uint16_t
 cmd_verify(struct piv_applet *a, const struct apdu *c)
 {
+    uint8_t kek[32];
     size_t len = 0;
     uint16_t sw;
 
     if (c->p1 == 0xff && c->p2 == KEYREF_PIN) { /* reset the security status */
         if (c->lc)
             return SW_WRONG_DATA;
-        a->pin_verified = false;
+        piv_pin_forget(a);
         return SW_OK;
     }
     if (c->p1 != 0x00)
@@ -327,21 +305,37 @@ cmd_verify(struct piv_applet *a, const struct apdu *c)
         return SW_REF_NOT_FOUND;
     if (c->lc != 0 && (c->lc != 8 || unpad_secret(c->data, &len) < 0))
         return SW_WRONG_DATA;
-    sw = auth_begin(a);
+    sw = piv_auth_begin(a);
     if (sw != SW_OK)
         return sw;
     if (c->lc == 0) { /* status query */
         sw = a->card->auth.pin.tries_left == 0 ? SW_AUTH_BLOCKED : a->pin_verified ? SW_OK
                                                                                  : sw_tries(&a->card->auth.pin);
     } else {
-        a->pin_verified = false;
-        sw = ref_try(a, &a->card->auth.pin, c->data, len);
-        if (sw == SW_OK && auth_save(a) < 0)
+        piv_pin_forget(a);
+        sw = ref_try(a, false, c->data, len, kek);
+        if (sw == SW_OK && piv_auth_save(a) < 0)
             sw = SW_MEMORY_FAILURE;
-        a->pin_verified = sw == SW_OK;
+        if (sw == SW_OK)
+            sw = pin_accept(a, kek);
     }
-    auth_end(a);
+    piv_auth_end(a);
+    OPENSSL_cleanse(kek, sizeof(kek));
     return sw;
+}
+
+/* New reference data for @p target: a wrap of the KEK (stored card) or a PBKDF2 hash. */
+static int
+ref_set(struct piv_applet *a, bool puk, const uint8_t *secret, size_t len, const uint8_t kek[32])
+{
+    struct vc_ref *target = puk ? &a->card->auth.puk : &a->card->auth.pin;
+    struct vc_ref *other = puk ? &a->card->auth.pin : &a->card->auth.puk;
+    unsigned cost = vc_pw_wrap_cost(target->wrap_len ? target->wrap : other->wrap,
+                                    target->wrap_len ? target->wrap_len : other->wrap_len);
+
+    if (cost)
+        return vc_card_rewrap(a->card, puk, (const char *)secret, len, kek, cost);
+    return vc_secret_hash(secret, len, a->kdf_iterations, target->hash);
 }
 
 /* CHANGE REFERENCE DATA (old ‖ new) and RESET RETRY COUNTER (PUK ‖ new PIN), 16 bytes. */
@@ -349,9 +343,10 @@ static uint16_t
 cmd_change(struct piv_applet *a, const struct apdu *c)
 {
     bool reset = c->ins == INS_RESET_RETRY_COUNTER;
-    struct vc_ref *check, *target;
+    bool puk_target = c->p2 == KEYREF_PUK;
+    struct vc_ref *target, saved;
     size_t old_len, new_len;
-    char record[VC_HASH_MAX];
+    uint8_t kek[32] = {0};
     uint16_t sw;
 
     if (c->p1 != 0x00)
@@ -360,28 +355,36 @@ cmd_change(struct piv_applet *a, const struct apdu *c)
         return SW_REF_NOT_FOUND;
     if (c->lc != 16 || unpad_secret(c->data, &old_len) < 0 || unpad_secret(c->data + 8, &new_len) < 0)
         return SW_WRONG_DATA;
-    target = c->p2 == KEYREF_PIN ? &a->card->auth.pin : &a->card->auth.puk;
-    if (target == &a->card->auth.pin ? !vc_pin_valid((const char *)c->data + 8, new_len)
-                                     : !vc_puk_valid((const char *)c->data + 8, new_len))
+    if (puk_target ? !vc_puk_valid((const char *)c->data + 8, new_len)
+                   : !vc_card_pin_valid(a->card, (const char *)c->data + 8, new_len))
         return SW_WRONG_DATA;
-    check = reset ? &a->card->auth.puk : target;
-    if (vc_secret_hash(c->data + 8, new_len, a->kdf_iterations, record) < 0)
-        return SW_UNKNOWN;
-    sw = auth_begin(a);
+    target = puk_target ? &a->card->auth.puk : &a->card->auth.pin;
+    sw = piv_auth_begin(a);
     if (sw != SW_OK)
-        goto out;
-    sw = ref_try(a, check, c->data, old_len);
+        return sw;
+    if (!reset && !puk_target)
+        piv_pin_forget(a); /* a try against the PIN ends the verified state, as VERIFY does */
+    sw = ref_try(a, reset || puk_target, c->data, old_len, kek);
     if (sw == SW_OK) {
-        memcpy(target->hash, record, sizeof(record));
-        target->tries_left = target->tries_max;
-        if (auth_save(a) < 0)
-            sw = SW_MEMORY_FAILURE;
-        else if (!reset && target == &a->card->auth.pin)
-            a->pin_verified = true;
+        saved = *target;
+        if (ref_set(a, puk_target, c->data + 8, new_len, kek) < 0) {
+            *target = saved;
+            sw = SW_UNKNOWN;
+        } else {
+            target->tries_left = target->tries_max;
+            if (piv_auth_save(a) < 0) {
+                *target = saved;
+                sw = SW_MEMORY_FAILURE;
+            }
+        }
+        OPENSSL_cleanse(&saved, sizeof(saved));
+        if (sw == SW_OK && !reset && !puk_target)
+            sw = pin_accept(a, kek);
+        else if (sw == SW_OK && reset)
+            piv_pin_forget(a);
     }
-    auth_end(a);
-out:
-    OPENSSL_cleanse(record, sizeof(record));
+    piv_auth_end(a);
+    OPENSSL_cleanse(kek, sizeof(kek));
     return sw;
 }
 
@@ -392,19 +395,19 @@ put_chuid(const struct vc_card *card, struct buf *out)
 {
     static const uint8_t expiry[8] = {'2', '0', '9', '9', '1', '2', '3', '1'};
     struct buf in = {0};
-    int r = buf_put_tlv(&in, 0x30, chuid_fascn, sizeof(chuid_fascn));
+    int r = piv_buf_put_tlv(&in, 0x30, chuid_fascn, sizeof(chuid_fascn));
 
     if (r == 0)
-        r = buf_put_tlv(&in, 0x34, card->guid, VC_GUID_LEN);
+        r = piv_buf_put_tlv(&in, 0x34, card->guid, VC_GUID_LEN);
     if (r == 0)
-        r = buf_put_tlv(&in, 0x35, expiry, sizeof(expiry));
+        r = piv_buf_put_tlv(&in, 0x35, expiry, sizeof(expiry));
     if (r == 0)
-        r = buf_put_tlv(&in, 0x3e, NULL, 0); /* issuer signature: unsigned card */
+        r = piv_buf_put_tlv(&in, 0x3e, NULL, 0); /* issuer signature: unsigned card */
     if (r == 0)
-        r = buf_put_tlv(&in, 0xfe, NULL, 0);
+        r = piv_buf_put_tlv(&in, 0xfe, NULL, 0);
     if (r == 0)
-        r = buf_put_tlv(out, 0x53, in.p, in.len);
-    buf_wipe(&in);
+        r = piv_buf_put_tlv(out, 0x53, in.p, in.len);
+    piv_buf_wipe(&in);
     return r < 0 ? SW_NO_SPACE : SW_OK;
 }
 
@@ -420,13 +423,13 @@ put_cert(const struct vc_card *card, enum vc_slot slot, struct buf *out)
         return SW_NOT_FOUND;
     /* 70 cert ; 71 01 00 (not compressed) ; FE 00 (error detection code) */
     inner = 1 + (n > 0xff ? 3 : n > 0x7f ? 2 : 1) + n + 3 + 2;
-    r = buf_put_header(out, 0x53, inner);
+    r = piv_buf_put_header(out, 0x53, inner);
     if (r == 0)
-        r = buf_put_tlv(out, 0x70, card->cert[slot], n);
+        r = piv_buf_put_tlv(out, 0x70, card->cert[slot], n);
     if (r == 0)
-        r = buf_put_tlv(out, 0x71, &uncompressed, 1);
+        r = piv_buf_put_tlv(out, 0x71, &uncompressed, 1);
     if (r == 0)
-        r = buf_put_tlv(out, 0xfe, NULL, 0);
+        r = piv_buf_put_tlv(out, 0xfe, NULL, 0);
     return r < 0 ? SW_NO_SPACE : SW_OK;
 }
 
@@ -439,17 +442,24 @@ cmd_get_data(struct piv_applet *a, const struct apdu *c, struct buf *out)
 
     if (c->p1 != 0x3f || c->p2 != 0xff)
         return SW_WRONG_P1P2;
-    if (tlv_next(&p, &left, &tag, &v, &len) < 0 || tag != 0x5c || left != 0 || len < 1 || len > 3)
+    if (piv_tlv_next(&p, &left, &tag, &v, &len) < 0 || tag != 0x5c || left != 0 || len < 1 || len > 3)
         return SW_WRONG_DATA;
     for (size_t i = 0; i < len; i++)
         obj = obj << 8 | v[i];
-    if (obj == 0x7e)
-        return buf_put(out, discovery, sizeof(discovery)) < 0 ? SW_NO_SPACE : SW_OK;
-    if (obj == 0x5fc102)
-        return put_chuid(a->card, out);
+    /* fingerprints, printed information, facial image, Yubico's PIN-protected data: PIN */
+    if ((obj == 0x5fc103 || obj == 0x5fc108 || obj == 0x5fc109 || obj == 0x5fff01) && !a->pin_verified)
+        return SW_SECURITY_STATUS;
     for (int s = 0; s < VC_SLOT_MAX; s++)
         if (obj == cert_tags[s])
             return put_cert(a->card, s, out);
+    if (vc_card_object(a->card, obj)) {
+        const struct vc_object *o = vc_card_object(a->card, obj);
+        return piv_buf_put_tlv(out, 0x53, o->data, o->len) < 0 ? SW_NO_SPACE : SW_OK;
+    }
+    if (obj == 0x7e)
+        return piv_buf_put(out, discovery, sizeof(discovery)) < 0 ? SW_NO_SPACE : SW_OK;
+    if (obj == 0x5fc102)
+        return put_chuid(a->card, out);
     return SW_NOT_FOUND; /* CCC, Key History, Printed Information, … are absent */
 }
 
@@ -458,7 +468,7 @@ cmd_select(struct piv_applet *a, const struct apdu *c, struct buf *out)
 {
     static const uint8_t label[] = "scard virtual PIV";
     static const uint8_t algs[] = {0x80, 0x01, VC_ALG_RSA2048, 0x80, 0x01, VC_ALG_ECCP256,
-                                   0x06, 0x01, 0x00};
+                                   0x80, 0x01, VC_ALG_ECCP384, 0x06, 0x01, 0x00};
     static const uint8_t pix[] = {0x00, 0x00, 0x10, 0x00, 0x01, 0x00};
     static const uint8_t authority[] = {0x4f, 0x05, 0xa0, 0x00, 0x00, 0x03, 0x08};
     struct buf in = {0};
@@ -469,16 +479,16 @@ cmd_select(struct piv_applet *a, const struct apdu *c, struct buf *out)
         return SW_NOT_FOUND;
     a->selected = true;
     /* 61 { 4F PIX ; 79 { 4F RID } ; 50 label ; AC { 80 07 ; 80 11 ; 06 00 } } — no SM algorithms */
-    r = buf_put_tlv(&in, 0x4f, pix, sizeof(pix));
+    r = piv_buf_put_tlv(&in, 0x4f, pix, sizeof(pix));
     if (r == 0)
-        r = buf_put_tlv(&in, 0x79, authority, sizeof(authority));
+        r = piv_buf_put_tlv(&in, 0x79, authority, sizeof(authority));
     if (r == 0)
-        r = buf_put_tlv(&in, 0x50, label, sizeof(label) - 1);
+        r = piv_buf_put_tlv(&in, 0x50, label, sizeof(label) - 1);
     if (r == 0)
-        r = buf_put_tlv(&in, 0xac, algs, sizeof(algs));
+        r = piv_buf_put_tlv(&in, 0xac, algs, sizeof(algs));
     if (r == 0)
-        r = buf_put_tlv(out, 0x61, in.p, in.len);
-    buf_wipe(&in);
+        r = piv_buf_put_tlv(out, 0x61, in.p, in.len);
+    piv_buf_wipe(&in);
     return r < 0 ? SW_NO_SPACE : SW_OK;
 }
 
@@ -544,36 +554,6 @@ out:
     return r;
 }
 
-/*
- * Card management key 9B, first step of SP 800-73-4 Part 2 §A.1 (external authentication):
- * the host asks for a challenge with 7C { 81 00 }. OpenSC also uses it as GET CHALLENGE for
- * C_GenerateRandom. The answer of the host (7C { 82 … }) needs the management key, which
- * this card does not hold yet; a later change stores the challenge to check that answer.
- */
-static uint16_t
-cmd_management_challenge(const struct apdu *c, struct buf *out)
-{
-    static const uint8_t request[] = {0x7c, 0x02, 0x81, 0x00};
-    uint8_t challenge[16];
-    size_t len;
-    int r;
-
-    if (c->p1 == 0x00 || c->p1 == 0x03) /* 3-key Triple DES: 8-byte blocks */
-        len = 8;
-    else if (c->p1 == 0x08 || c->p1 == 0x0a || c->p1 == 0x0c) /* AES-128/192/256 */
-        len = 16;
-    else
-        return SW_WRONG_P1P2;
-    if (c->lc != sizeof(request) || memcmp(c->data, request, sizeof(request)) != 0)
-        return SW_WRONG_DATA;
-    if (RAND_bytes(challenge, (int)len) != 1)
-        return SW_UNKNOWN;
-    r = buf_put_header(out, 0x7c, len + 2);
-    if (r == 0)
-        r = buf_put_tlv(out, 0x81, challenge, len);
-    return r < 0 ? SW_NO_SPACE : SW_OK;
-}
-
 static uint16_t
 cmd_general_authenticate(struct piv_applet *a, const struct apdu *c, struct buf *out)
 {
@@ -587,22 +567,24 @@ cmd_general_authenticate(struct piv_applet *a, const struct apdu *c, struct buf 
     uint16_t sw = SW_OK;
 
     if (c->p2 == 0x9b)
-        return cmd_management_challenge(c, out);
+        return piv_cmd_mgmt_auth(a, c, out);
     slot = vc_slot_from_keyref(c->p2);
     if (slot < 0)
         return SW_WRONG_P1P2;
-    key = a->card->key[slot];
-    if (!key)
+    if (!vc_card_slot_pub(a->card, slot))
         return SW_REF_NOT_FOUND;
-    if (c->p1 != vc_alg_of_key(key))
+    if (c->p1 != vc_alg_of_key(vc_card_slot_pub(a->card, slot)))
         return SW_WRONG_P1P2;
     if (slot != VC_SLOT_9E && !a->pin_verified)
         return SW_SECURITY_STATUS;
+    key = a->card->key[slot];
+    if (!key)
+        return SW_SECURITY_STATUS; /* sealed and not opened (9E without the store key) */
     /* 7C { 82 00 ; 81 challenge | 85 peer point } and nothing after it */
-    if (tlv_next(&p, &left, &tag, &tmpl, &tmpl_len) < 0 || tag != 0x7c || left != 0)
+    if (piv_tlv_next(&p, &left, &tag, &tmpl, &tmpl_len) < 0 || tag != 0x7c || left != 0)
         return SW_WRONG_DATA;
     while (tmpl_len > 0) {
-        if (tlv_next(&tmpl, &tmpl_len, &tag, &v, &len) < 0)
+        if (piv_tlv_next(&tmpl, &tmpl_len, &tag, &v, &len) < 0)
             return SW_WRONG_DATA;
         if (tag == 0x82 && len == 0)
             want_response = true;
@@ -617,15 +599,15 @@ cmd_general_authenticate(struct piv_applet *a, const struct apdu *c, struct buf 
         return SW_WRONG_DATA;
     res_len = sizeof(res);
     if (point)
-        r = c->p1 == VC_ALG_ECCP256 ? ecdh_derive(key, point, point_len, res, &res_len) : -EINVAL;
+        r = c->p1 != VC_ALG_RSA2048 ? ecdh_derive(key, point, point_len, res, &res_len) : -EINVAL;
     else if (c->p1 == VC_ALG_RSA2048)
         r = rsa_raw(key, challenge, challenge_len, res, &res_len);
     else
         r = ecdsa_sign(key, challenge, challenge_len, res, &res_len);
     if (r < 0)
         sw = SW_WRONG_DATA;
-    else if (buf_put_header(out, 0x7c, res_len + 2 + (res_len > 0xff ? 2 : res_len > 0x7f ? 1 : 0)) < 0 ||
-             buf_put_tlv(out, 0x82, res, res_len) < 0)
+    else if (piv_buf_put_header(out, 0x7c, res_len + 2 + (res_len > 0xff ? 2 : res_len > 0x7f ? 1 : 0)) < 0 ||
+             piv_buf_put_tlv(out, 0x82, res, res_len) < 0)
         sw = SW_NO_SPACE;
     OPENSSL_cleanse(res, sizeof(res)); /* a decrypted block or shared secret */
     return sw;
@@ -650,8 +632,12 @@ dispatch(struct piv_applet *a, const struct apdu *c, struct buf *out)
         return cmd_change(a, c);
     case INS_GENERAL_AUTHENTICATE:
         return cmd_general_authenticate(a, c, out);
+    case INS_GENERATE:
+        return piv_cmd_generate(a, c, out);
+    case INS_PUT_DATA:
+        return piv_cmd_put_data(a, c);
     default:
-        return SW_INS_NOT_SUPPORTED; /* incl. GET VERSION (00 FD): we are not a YubiKey */
+        return piv_cmd_yubico(a, c, out); /* or 6D 00 */
     }
 }
 
@@ -672,7 +658,7 @@ emit(struct piv_applet *a, size_t le, uint16_t sw, uint8_t *resp, size_t *ret_le
             sw = SW_MORE_DATA | (rest > 0xff ? 0x00 : rest);
     }
     if ((sw & 0xff00) != SW_MORE_DATA) { /* answer complete, or an error: nothing pending */
-        buf_wipe(&a->out);
+        piv_buf_wipe(&a->out);
         a->out_pos = 0;
     }
     resp[n] = (uint8_t)(sw >> 8);
@@ -688,13 +674,13 @@ chain_step(struct piv_applet *a, struct apdu *c, uint16_t *ret_sw)
     bool same = a->chaining && c->ins == a->chain_ins && c->p1 == a->chain_p1 && c->p2 == a->chain_p2;
 
     if (a->chaining && !same) { /* a different command breaks the chain: drop it */
-        buf_wipe(&a->chain);
+        piv_buf_wipe(&a->chain);
         a->chaining = false;
     }
     if (!more && !a->chaining)
         return true;
-    if (a->chain.len + c->lc > CHAIN_MAX || buf_put(&a->chain, c->data, c->lc) < 0) {
-        buf_wipe(&a->chain);
+    if (a->chain.len + c->lc > CHAIN_MAX || piv_buf_put(&a->chain, c->data, c->lc) < 0) {
+        piv_buf_wipe(&a->chain);
         a->chaining = false;
         *ret_sw = SW_NO_SPACE;
         return false;
@@ -723,7 +709,7 @@ piv_applet_transmit(struct piv_applet *a, const uint8_t *cmd, size_t cmd_len, ui
     if (resp_size < PIV_RESPONSE_MAX)
         return -ENOBUFS;
     if (apdu_parse(cmd, cmd_len, &c) < 0) {
-        buf_wipe(&a->chain);
+        piv_buf_wipe(&a->chain);
         a->chaining = false;
         emit(a, 0, SW_WRONG_LENGTH, resp, ret_len);
         return 0;
@@ -733,13 +719,13 @@ piv_applet_transmit(struct piv_applet *a, const uint8_t *cmd, size_t cmd_len, ui
         emit(a, c.le, sw, resp, ret_len);
         return 0;
     }
-    buf_wipe(&a->out); /* any other command discards an answer not fetched */
+    piv_buf_wipe(&a->out); /* any other command discards an answer not fetched */
     a->out_pos = 0;
     if ((c.cla & ~0x10) != 0x00) {
         sw = SW_CLA_NOT_SUPPORTED; /* secure messaging, logical channels, proprietary */
     } else if (chain_step(a, &c, &sw)) {
         sw = dispatch(a, &c, &a->out);
-        buf_wipe(&a->chain);
+        piv_buf_wipe(&a->chain);
     }
     emit(a, c.le, sw, resp, ret_len);
     return 0;
@@ -776,10 +762,13 @@ piv_applet_reset(struct piv_applet *a)
     if (!a)
         return;
     a->selected = false;
-    a->pin_verified = false;
+    piv_pin_forget(a);
+    a->mgmt_authenticated = false;
+    a->mgmt_state = 0;
+    OPENSSL_cleanse(a->mgmt_nonce, sizeof(a->mgmt_nonce));
     a->chaining = false;
-    buf_wipe(&a->chain);
-    buf_wipe(&a->out);
+    piv_buf_wipe(&a->chain);
+    piv_buf_wipe(&a->out);
     a->out_pos = 0;
 }
 
@@ -796,4 +785,16 @@ bool
 piv_applet_pin_verified(const struct piv_applet *a)
 {
     return a && a->pin_verified;
+}
+
+bool
+piv_applet_mgmt_authenticated(const struct piv_applet *a)
+{
+    return a && a->mgmt_authenticated;
+}
+
+uint32_t
+piv_cert_tag(enum vc_slot slot)
+{
+    return (unsigned)slot < VC_SLOT_MAX ? cert_tags[slot] : 0;
 }

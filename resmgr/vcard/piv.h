@@ -29,7 +29,20 @@ struct piv_ops {
     int (*auth_save)(void *userdata, const struct vc_auth *auth);
     /** Release the lock taken by a successful auth_lock. */
     void (*auth_unlock)(void *userdata);
+    /**
+     * Store the parts of @p card named by @p what (VC_SAVE_*) durably, each atomically, after
+     * GENERATE, PUT DATA, SET MANAGEMENT KEY or RESET (called outside auth_lock). 0 or -errno;
+     * on failure the card answers 65 81 and the caller re-reads the card at next power-up.
+     */
+    int (*card_save)(void *userdata, const struct vc_card *card, unsigned what);
 };
+
+/* What piv_ops.card_save must write. */
+#define VC_SAVE_KEY(slot) (1u << (slot))       /* sealed private key + public key of a slot */
+#define VC_SAVE_CERT(slot) (1u << (4 + (slot))) /* certificate of a slot (removed when NULL) */
+#define VC_SAVE_OBJECTS (1u << 8)              /* every other PUT DATA object */
+#define VC_SAVE_MGMT (1u << 9)                 /* management key */
+#define VC_SAVE_ALL 0x3ffu
 
 struct piv_applet;
 
@@ -67,8 +80,15 @@ void piv_applet_reset(struct piv_applet *applet);
 int piv_applet_transmit(struct piv_applet *applet, const uint8_t *cmd, size_t cmd_len, uint8_t *resp,
                         size_t resp_size, size_t *ret_len);
 
-/** PBKDF2 cost of PIN/PUK hashes written by CHANGE / RESET (default VC_PBKDF2_ITERATIONS). */
+/**
+ * PBKDF2 cost of PIN/PUK hashes written by CHANGE / RESET for in-memory cards that use
+ * hashes (default VC_PBKDF2_ITERATIONS). Cards with wrapped keys keep the scrypt cost
+ * recorded in their wraps.
+ */
 void piv_applet_set_kdf_iterations(struct piv_applet *applet, unsigned iterations);
+
+/** True while the card management key (9B) is authenticated (until reset). */
+bool piv_applet_mgmt_authenticated(const struct piv_applet *applet);
 
 /** True while the PIV PIN is verified (for tests and diagnostics). */
 bool piv_applet_pin_verified(const struct piv_applet *applet);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * scard-vcard: manage virtual PIV cards in the card store — create (key generated in the
- * store), CSR, certificate import, insert/eject, list, destroy, and the reader.conf entry
- * that puts a card into a PC/SC reader. PINs and PUKs come from a file, stdin or the
- * terminal, never from argv or the environment, and are never printed.
+ * scard-vcard: manage virtual PIV cards in the card store — option parsing and the commands
+ * that need no card secret: certificate import, insert/eject, list, destroy, and the
+ * reader.conf entry that puts a card into a PC/SC reader. The others: scard-vcard-card.c.
+ * PINs, PUKs and management keys come from a file, stdin or the terminal, never argv/env.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,16 +23,13 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/secret.h"
-#include "resmgr/vcard/store.h"
+#include "resmgr/vcard/scard-vcard.h"
 
 #ifndef VC_DRIVER_PATH
 #define VC_DRIVER_PATH "/usr/lib/scard/libifd-scard-vcard.so"
 #endif
 
 #define EXIT_USAGE 2
-
-/* Log a message that needs no strerror() (bad input, missing card) and return r. */
-#define fail(r, ...) (log_error(__VA_ARGS__), (r))
 
 enum {
     OPT_STORE = 1 << 0,
@@ -45,18 +42,14 @@ enum {
     OPT_CERT = 1 << 7,
     OPT_FRIENDLY = 1 << 8,
     OPT_LIBPATH = 1 << 9,
-};
-
-struct args {
-    unsigned seen;
-    const char *store, *alg, *pin_file, *puk_file, *slot, *subject, *out, *cert, *friendly, *libpath;
-    const char *name;
-    const char *root; /* resolved store root */
+    OPT_MGMT_FILE = 1 << 10,
+    OPT_NEW_MGMT_FILE = 1 << 11,
+    OPT_MGMT_ALG = 1 << 12,
+    OPT_NEW_FILE = 1 << 13,
+    OPT_RANDOM = 1 << 14,
 };
 
 DEFINE_CLEANUP_FUNC(X509 *, X509_free)
-DEFINE_CLEANUP_FUNC(X509_REQ *, X509_REQ_free)
-DEFINE_CLEANUP_FUNC(X509_NAME *, X509_NAME_free)
 DEFINE_CLEANUP_FUNC(BIO *, BIO_free)
 
 static void
@@ -65,13 +58,23 @@ usage(FILE *f)
     fprintf(f,
             "Usage: scard-vcard [--store DIR] COMMAND [ARGS]\n"
             "Manage virtual PIV smart cards (served by the libifd-scard-vcard reader driver).\n\n"
-            "  create NAME [--alg rsa2048|eccp256] [--pin-file F] [--puk-file F]\n"
-            "                      new card, slot 9A key generated in the store; PIN 6-8 digits,\n"
-            "                      PUK 8 digits, read from F's first line ('-' = stdin) or prompted\n"
-            "  csr NAME [--slot 9a] --subject /CN=alice [--out FILE]\n"
-            "                      PEM certificate request signed by the card's key\n"
+            "  create NAME [--alg rsa2048|eccp256|eccp384] [--pin-file F] [--puk-file F]\n"
+            "         [--mgmt-key-file F [--mgmt-alg 3des|aes128|aes192|aes256]] | --random\n"
+            "                      new card with a slot 9A key; PIN 6-8 digits, PUK 8 digits, read\n"
+            "                      from F's first line ('-' = stdin) or prompted; --random makes\n"
+            "                      PIN, PUK and management key and prints them once\n"
+            "  generate NAME --slot 9a|9c|9d|9e [--alg A] [--mgmt-key-file F]\n"
+            "                      new key in a slot (management key: default unless set)\n"
+            "  csr NAME [--slot 9a] --subject /CN=alice [--out FILE] [--pin-file F]\n"
+            "                      PEM certificate request signed by the card's key (needs the PIN)\n"
             "  import NAME [--slot 9a] --cert FILE\n"
             "                      store a certificate (PEM or DER) matching the slot's key\n"
+            "  change-pin NAME [--pin-file F] [--new-file F]\n"
+            "  change-puk NAME [--puk-file F] [--new-file F]\n"
+            "  unblock NAME [--puk-file F] [--new-file F]   new PIN with the PUK\n"
+            "  set-mgmt-key NAME [--mgmt-key-file F] (--new-mgmt-key-file F | --random) [--mgmt-alg A]\n"
+            "  reset NAME [--mgmt-key-file F]\n"
+            "                      wipe keys and certificates (management key, or PIN and PUK blocked)\n"
             "  insert NAME | eject NAME\n"
             "                      put the card into its virtual reader / take it out\n"
             "  list                cards with algorithm, state, tries left and certificates\n"
@@ -82,8 +85,8 @@ usage(FILE *f)
             "configuration file ($SCARD_CONF), else " VC_STORE_DEFAULT ".\n");
 }
 
-static int
-load_card(const struct args *a, char **ret_dir, struct vc_card **ret_card)
+int
+vcli_load_card(const struct args *a, char **ret_dir, struct vc_card **ret_card)
 {
     _cleanup_free_ char *dir = NULL;
     int r = vc_store_card_dir(a->root, a->name, &dir);
@@ -93,6 +96,9 @@ load_card(const struct args *a, char **ret_dir, struct vc_card **ret_card)
     r = vc_store_load(dir, ret_card);
     if (r == -ENOENT)
         return fail(r, "no card named '%s' in %s", a->name, a->root);
+    if (r == -EPROTONOSUPPORT)
+        return fail(r, "card '%s' was made by an older scard-vcard that kept its keys in the clear; "
+                       "destroy and re-create it", a->name);
     if (r < 0)
         return log_error_errno(r, "cannot load card '%s' from %s", a->name, dir);
     if (ret_dir)
@@ -100,150 +106,13 @@ load_card(const struct args *a, char **ret_dir, struct vc_card **ret_card)
     return 0;
 }
 
-static int
-parse_slot(const struct args *a, enum vc_slot *ret_slot)
+int
+vcli_parse_slot(const struct args *a, enum vc_slot *ret_slot)
 {
     int s = vc_slot_from_name(a->slot ? a->slot : "9a");
     if (s < 0)
         return fail(-EINVAL, "invalid slot '%s' (expected 9a, 9c, 9d or 9e)", a->slot);
     *ret_slot = s;
-    return 0;
-}
-
-/* --- create --------------------------------------------------------------------------------- */
-
-static int
-read_secret(const char *file, const char *what, bool (*valid)(const char *, size_t), const char *rule,
-            char **ret)
-{
-    _cleanup_secret_ char *s = NULL, *again = NULL;
-    char prompt[64];
-    int r;
-
-    snprintf(prompt, sizeof(prompt), "New %s (%s): ", what, rule);
-    r = sc_secret_read(file, prompt, &s);
-    if (r < 0)
-        return log_error_errno(r, "cannot read the %s from %s", what,
-                               !file ? "the terminal" : strcmp(file, "-") == 0 ? "standard input" : file);
-    if (!valid(s, strlen(s)))
-        return fail(-EINVAL, "the %s must be %s", what, rule);
-    if (!file) {
-        snprintf(prompt, sizeof(prompt), "Repeat the %s: ", what);
-        r = sc_secret_read(NULL, prompt, &again);
-        if (r < 0)
-            return log_error_errno(r, "cannot read the %s from the terminal", what);
-        if (strcmp(s, again) != 0)
-            return fail(-EINVAL, "the two %ss differ", what);
-    }
-    *ret = TAKE_PTR(s);
-    return 0;
-}
-
-static int
-set_ref(struct vc_ref *ref, const char *secret, unsigned tries)
-{
-    ref->tries_left = ref->tries_max = tries;
-    return vc_secret_hash(secret, strlen(secret), VC_PBKDF2_ITERATIONS, ref->hash);
-}
-
-static int
-cmd_create(const struct args *a)
-{
-    _cleanup_card_ struct vc_card *card = vc_card_new();
-    _cleanup_secret_ char *pin = NULL, *puk = NULL;
-    enum vc_alg alg = VC_ALG_RSA2048;
-    int r;
-
-    if (!card)
-        return fail(-ENOMEM, "out of memory");
-    if (!vc_store_name_valid(a->name))
-        return fail(-EINVAL, "invalid card name '%s' (1-64 of A-Z a-z 0-9 . _ -)", a->name);
-    if (a->alg && vc_alg_from_name(a->alg, &alg) < 0)
-        return fail(-EINVAL, "unknown algorithm '%s' (expected rsa2048 or eccp256)", a->alg);
-    r = read_secret(a->pin_file, "PIN", vc_pin_valid, "6 to 8 digits", &pin);
-    if (r < 0)
-        return r;
-    r = read_secret(a->puk_file, "PUK", vc_puk_valid, "8 digits", &puk);
-    if (r < 0)
-        return r;
-    card->alg = alg;
-    if (RAND_bytes(card->guid, VC_GUID_LEN) != 1 || vc_key_generate(alg, &card->key[VC_SLOT_9A]) < 0)
-        return fail(-EIO, "cannot generate the card's GUID and key (OpenSSL)");
-    if (set_ref(&card->auth.pin, pin, VC_PIN_TRIES_DEFAULT) < 0 ||
-        set_ref(&card->auth.puk, puk, VC_PUK_TRIES_DEFAULT) < 0)
-        return fail(-EIO, "cannot hash the PIN/PUK (OpenSSL)");
-    r = vc_store_create(a->root, a->name, card);
-    if (r == -EEXIST)
-        return fail(r, "a card named '%s' already exists in %s", a->name, a->root);
-    if (r < 0)
-        return log_error_errno(r, "cannot create card '%s' in %s", a->name, a->root);
-    printf("Created card '%s' (%s, slot 9a key) in %s/%s\n", a->name, vc_alg_name(alg), a->root, a->name);
-    return 0;
-}
-
-/* --- csr ------------------------------------------------------------------------------------ */
-
-/* "/CN=alice/O=Example" (openssl req -subj syntax; "\/" escapes a slash) → X509_NAME. */
-static int
-parse_subject(const char *subject, X509_NAME **ret_name)
-{
-    _cleanup_(X509_NAME_freep) X509_NAME *name = X509_NAME_new();
-    _cleanup_free_ char *buf = malloc(strlen(subject) + 1);
-    const char *p = subject;
-
-    if (!name || !buf)
-        return -ENOMEM;
-    if (*p++ != '/')
-        return -EINVAL;
-    while (*p) {
-        char *field = buf, *w = buf, *value;
-        while (*p && *p != '/') {
-            if (*p == '\\' && p[1])
-                p++;
-            *w++ = *p++;
-        }
-        *w = '\0';
-        if (*p == '/')
-            p++;
-        value = strchr(field, '=');
-        if (!value || value == field || !value[1])
-            return -EINVAL;
-        *value++ = '\0';
-        if (X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8, (const unsigned char *)value, -1, -1, 0) != 1)
-            return -EINVAL;
-    }
-    if (X509_NAME_entry_count(name) == 0)
-        return -EINVAL;
-    *ret_name = TAKE_PTR(name);
-    return 0;
-}
-
-static int
-cmd_csr(const struct args *a)
-{
-    _cleanup_card_ struct vc_card *card = NULL;
-    _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
-    _cleanup_(X509_NAME_freep) X509_NAME *subject = NULL;
-    _cleanup_fclose_ FILE *out = NULL;
-    enum vc_slot slot = VC_SLOT_9A;
-    int r;
-
-    if (parse_subject(a->subject, &subject) < 0)
-        return fail(-EINVAL, "invalid subject '%s' (expected /CN=alice/O=Example)", a->subject);
-    r = parse_slot(a, &slot);
-    if (r < 0 || (r = load_card(a, NULL, &card)) < 0)
-        return r;
-    if (!card->key[slot])
-        return fail(-ENOENT, "slot %s of card '%s' has no key", vc_slot_name(slot), a->name);
-    req = X509_REQ_new();
-    if (!req || X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1 || X509_REQ_set_subject_name(req, subject) != 1 ||
-        X509_REQ_set_pubkey(req, card->key[slot]) != 1 || X509_REQ_sign(req, card->key[slot], EVP_sha256()) <= 0)
-        return fail(-EIO, "cannot build the certificate request (OpenSSL)");
-    out = a->out ? fopen(a->out, "we") : NULL;
-    if (a->out && !out)
-        return log_error_errno(-errno, "cannot write %s", a->out);
-    if (PEM_write_X509_REQ(out ? out : stdout, req) != 1 || fflush(out ? out : stdout) != 0)
-        return fail(-EIO, "cannot write the certificate request");
     return 0;
 }
 
@@ -283,8 +152,8 @@ read_cert(const char *path, X509 **ret_cert)
     return 0;
 }
 
-static char *
-cert_subject(X509 *x)
+char *
+vcli_cert_subject(X509 *x)
 {
     _cleanup_(BIO_freep) BIO *bio = BIO_new(BIO_s_mem());
     char *data, *s;
@@ -307,7 +176,7 @@ cmd_import(const struct args *a)
     enum vc_slot slot = VC_SLOT_9A;
     int r, len;
 
-    r = parse_slot(a, &slot);
+    r = vcli_parse_slot(a, &slot);
     if (r < 0)
         return r;
     r = read_cert(a->cert, &x);
@@ -315,13 +184,13 @@ cmd_import(const struct args *a)
         return fail(r, "%s is not a PEM or DER X.509 certificate", a->cert);
     if (r < 0)
         return log_error_errno(r, "cannot read %s", a->cert);
-    r = load_card(a, &dir, &card);
+    r = vcli_load_card(a, &dir, &card);
     if (r < 0)
         return r;
-    if (!card->key[slot])
+    if (!vc_card_slot_pub(card, slot))
         return fail(-ENOENT, "slot %s of card '%s' has no key; nothing changed", vc_slot_name(slot),
                                a->name);
-    if (EVP_PKEY_eq(X509_get0_pubkey(x), card->key[slot]) != 1)
+    if (EVP_PKEY_eq(X509_get0_pubkey(x), vc_card_slot_pub(card, slot)) != 1)
         return fail(-EINVAL, "%s does not match the key in slot %s of card '%s'; nothing changed",
                                a->cert, vc_slot_name(slot), a->name);
     len = i2d_X509(x, &der);
@@ -332,7 +201,7 @@ cmd_import(const struct args *a)
     r = vc_store_save_cert(dir, slot, der, (size_t)len);
     if (r < 0)
         return log_error_errno(r, "cannot store the certificate in %s", dir);
-    subject = cert_subject(x);
+    subject = vcli_cert_subject(x);
     printf("Imported certificate '%s' into slot %s of card '%s'\n", subject ? subject : "?", vc_slot_name(slot),
            a->name);
     return 0;
@@ -401,19 +270,25 @@ print_card(const char *root, const char *name)
         return; /* not a card directory */
     r = vc_store_load(dir, &card);
     if (r < 0) {
-        printf("%-16s (unreadable: %s)\n", name, strerror(-r));
+        printf("%-16s (unreadable: %s)\n", name,
+               r == -EPROTONOSUPPORT ? "old format with cleartext keys, re-create it" : strerror(-r));
         return;
     }
-    printf("%-16s %-9s  %-7s  %u/%-3u %u/%-3u ", name, vc_alg_name(card->alg), present ? "present" : "ejected",
+    printf("%-16s %-9s  %-7s  %u/%-3u %u/%-3u ", name, vc_alg_name(card->alg),
+           card->auth.pin.tries_left == 0 && card->auth.puk.tries_left == 0 ? "dead"
+           : card->auth.pin.tries_left == 0                                ? "blocked"
+           : present                                                        ? "present"
+                                                                            : "ejected",
            card->auth.pin.tries_left, card->auth.pin.tries_max, card->auth.puk.tries_left,
            card->auth.puk.tries_max);
     for (int s = 0; s < VC_SLOT_MAX; s++) {
         const uint8_t *p = card->cert[s];
         _cleanup_(X509_freep) X509 *x = p ? d2i_X509(NULL, &p, (long)card->cert_len[s]) : NULL;
-        _cleanup_free_ char *subject = x ? cert_subject(x) : NULL;
-        if (!card->key[s] && !x)
+        _cleanup_free_ char *subject = x ? vcli_cert_subject(x) : NULL;
+        if (!vc_card_slot_pub(card, s) && !x)
             continue;
-        printf("%s%s: %s", sep, vc_slot_name(s), subject ? subject : x ? "?" : "(key, no certificate)");
+        printf("%s%s %s: %s", sep, vc_slot_name(s), vc_alg_name(vc_alg_of_key(vc_card_slot_pub(card, s))),
+               subject ? subject : x ? "?" : "(key, no certificate)");
         sep = "; ";
     }
     printf("%s\n", *sep ? "" : "-");
@@ -491,8 +366,14 @@ static const struct command {
     unsigned required;
     int (*run)(const struct args *a);
 } commands[] = {
-    {"create", true, OPT_ALG | OPT_PIN_FILE | OPT_PUK_FILE, 0, cmd_create},
-    {"csr", true, OPT_SLOT | OPT_SUBJECT | OPT_OUT, OPT_SUBJECT, cmd_csr},
+    {"create", true, OPT_ALG | OPT_PIN_FILE | OPT_PUK_FILE | OPT_MGMT_FILE | OPT_MGMT_ALG | OPT_RANDOM, 0, vcli_create},
+    {"generate", true, OPT_SLOT | OPT_ALG | OPT_MGMT_FILE, OPT_SLOT, vcli_generate},
+    {"csr", true, OPT_SLOT | OPT_SUBJECT | OPT_OUT | OPT_PIN_FILE, OPT_SUBJECT, vcli_csr},
+    {"change-pin", true, OPT_PIN_FILE | OPT_NEW_FILE, 0, vcli_change_pin},
+    {"change-puk", true, OPT_PUK_FILE | OPT_NEW_FILE, 0, vcli_change_puk},
+    {"unblock", true, OPT_PUK_FILE | OPT_NEW_FILE, 0, vcli_unblock},
+    {"set-mgmt-key", true, OPT_MGMT_FILE | OPT_NEW_MGMT_FILE | OPT_MGMT_ALG | OPT_RANDOM, 0, vcli_set_mgmt_key},
+    {"reset", true, OPT_MGMT_FILE, 0, vcli_reset},
     {"import", true, OPT_SLOT | OPT_CERT, OPT_CERT, cmd_import},
     {"insert", true, 0, 0, cmd_insert},
     {"eject", true, 0, 0, cmd_eject},
@@ -510,6 +391,9 @@ parse_args(int argc, char **argv, struct args *a, const struct command **ret_cmd
         {"slot", required_argument, NULL, 'S'},      {"subject", required_argument, NULL, 'j'},
         {"out", required_argument, NULL, 'o'},       {"cert", required_argument, NULL, 'c'},
         {"friendly-name", required_argument, NULL, 'f'}, {"libpath", required_argument, NULL, 'l'},
+        {"mgmt-key-file", required_argument, NULL, 'm'}, {"new-mgmt-key-file", required_argument, NULL, 'M'},
+        {"mgmt-alg", required_argument, NULL, 'A'},  {"new-file", required_argument, NULL, 'n'},
+        {"random", no_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
     };
     struct {
@@ -520,7 +404,9 @@ parse_args(int argc, char **argv, struct args *a, const struct command **ret_cmd
         {'s', OPT_STORE, &a->store},  {'a', OPT_ALG, &a->alg},         {'p', OPT_PIN_FILE, &a->pin_file},
         {'u', OPT_PUK_FILE, &a->puk_file}, {'S', OPT_SLOT, &a->slot}, {'j', OPT_SUBJECT, &a->subject},
         {'o', OPT_OUT, &a->out},      {'c', OPT_CERT, &a->cert},       {'f', OPT_FRIENDLY, &a->friendly},
-        {'l', OPT_LIBPATH, &a->libpath},
+        {'l', OPT_LIBPATH, &a->libpath},   {'m', OPT_MGMT_FILE, &a->mgmt_file},
+        {'M', OPT_NEW_MGMT_FILE, &a->new_mgmt_file}, {'A', OPT_MGMT_ALG, &a->mgmt_alg},
+        {'n', OPT_NEW_FILE, &a->new_pin_file},
     };
     int c;
 
@@ -531,6 +417,10 @@ parse_args(int argc, char **argv, struct args *a, const struct command **ret_cmd
         }
         if (c == '?')
             return -EINVAL;
+        if (c == 'r') {
+            a->random = true;
+            a->seen |= OPT_RANDOM;
+        }
         for (size_t i = 0; i < ELEMENTSOF(map); i++)
             if (map[i].c == c) {
                 *map[i].dst = optarg;
@@ -552,6 +442,8 @@ parse_args(int argc, char **argv, struct args *a, const struct command **ret_cmd
         return fail(-EINVAL, "csr needs --subject, e.g. --subject /CN=alice");
     if (((*ret_cmd)->required & OPT_CERT) && !a->cert)
         return fail(-EINVAL, "import needs --cert FILE");
+    if (((*ret_cmd)->required & OPT_SLOT) && !a->slot)
+        return fail(-EINVAL, "%s needs --slot 9a|9c|9d|9e", argv[optind]);
     a->name = (*ret_cmd)->needs_name ? argv[optind + 1] : NULL;
     return 0;
 }

@@ -1,13 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The virtual card store: one directory per card under a store root, every file written
- * atomically (temp + fsync + rename + fsync of the directory). Layout (all 0600, dir 0700):
- *   card.conf      [card] format, algorithm, guid              (written once, at create)
- *   auth.conf      [pin]/[puk] hash, tries-left, tries-max     (rewritten by VERIFY etc.)
- *   key-9a.pem     PKCS#8 private key, cleartext for now       (see the comment in store.c)
- *   cert-9a.der    X.509 certificate, DER
- *   ejected        present while the card is "out of the reader"
- *   lock           flock(2) target serialising PIN/PUK updates across processes
+ * atomically (temp + fsync + rename + fsync of the directory). Layout (all 0600, dirs 0700):
+ *   .store-key            32 random bytes: seals 9E keys and management keys (machine secret)
+ *   .counters/<GUID>      [counters] pin-left, puk-left — outside the card directory, so a
+ *                         copied-back card cannot roll them back; missing = blocked
+ *   <name>/card.conf      [card] format 2, algorithm, guid, kek-public, pin-min, pin-max
+ *   <name>/auth.conf      [pin]/[puk] wrap (KEK private half under scrypt(PIN/PUK)), tries-max
+ *   <name>/key-9a.sealed  private key sealed to the KEK (9e: under .store-key), never clear
+ *   <name>/pub-9a.der     its public key (SubjectPublicKeyInfo)
+ *   <name>/cert-9a.der    X.509 certificate, DER
+ *   <name>/obj-5fc102.bin other PUT DATA objects (value of the 53 wrapper)
+ *   <name>/mgmt.sealed    management key (alg ‖ key) under .store-key; absent = default 3DES
+ *   <name>/ejected        present while the card is "out of the reader"
+ *   <name>/lock           flock(2) target serialising updates across processes
  */
 #pragma once
 
@@ -17,6 +23,7 @@
 #include <sys/types.h>
 
 #include "resmgr/vcard/card.h"
+#include "resmgr/vcard/piv.h"
 
 #define VC_STORE_DEFAULT "/var/lib/scard/vcards"
 #define VC_NAME_MAX 64
@@ -42,28 +49,54 @@ bool vc_store_name_valid(const char *name);
 int vc_store_card_dir(const char *root, const char *name, char **ret_dir);
 
 /**
- * Create a card directory from @p card (keys, certificates, auth, GUID, algorithm) all at
- * once: it is assembled in a hidden temporary directory and renamed into place, so a
- * failure leaves nothing behind. Creates the root (0700) when missing.
- * @return 0; -EEXIST a card of that name exists; -EINVAL bad name; -errno from the file system;
- *         -EIO OpenSSL could not encode a key
+ * Create the store root (0700) if needed and load (or create, once) its store key into
+ * @p card (has_store_key), so that 9E keys and the management key can be sealed.
+ * @return 0; -errno from the file system; -EIO
+ */
+int vc_store_prepare(const char *root, struct vc_card *card);
+
+/**
+ * Create a card directory from @p card (sealed keys, certificates, wraps, GUID, algorithm,
+ * objects, management key) all at once: it is assembled in a hidden temporary directory and
+ * renamed into place, so a failure leaves nothing behind; the counter record is written too.
+ * @return 0; -EEXIST a card of that name exists; -EINVAL bad name or card without a KEK
+ *         (vc_card_provision() first); -errno from the file system; -EIO
  */
 int vc_store_create(const char *root, const char *name, const struct vc_card *card);
 
 /**
- * Load a whole card from its directory.
+ * Load a whole card from its directory: public keys and sealed private keys (9A/9C/9D stay
+ * sealed until VERIFY; 9E and the management key are opened when the store key is readable),
+ * certificates, objects, wraps, and the tries left from the counter record.
  * @param[in]  dir       card directory
  * @param[out] ret_card  new card, free with vc_card_free(); untouched on failure
- * @return 0; -ENOENT not a card directory; -EINVAL corrupt file (format, key, certificate);
- *         -EACCES; -ENOMEM; -EIO
+ * @return 0; -ENOENT not a card directory; -EPROTONOSUPPORT a format-1 card with cleartext keys
+ *         (re-create it); -EINVAL corrupt file; -EACCES a sealed blob does not open; -ENOMEM; -EIO
  */
 int vc_store_load(const char *dir, struct vc_card **ret_card);
 
-/** Read auth.conf into @p ret_auth. 0; -ENOENT; -EINVAL corrupt; -EIO. */
-int vc_store_load_auth(const char *dir, struct vc_auth *ret_auth);
+/**
+ * Read the wraps (auth.conf) and the tries left ("<root>/.counters/<GUID>") into @p ret_auth.
+ * A missing counter record reads as 0 tries left for PIN and PUK (blocked).
+ * @return 0; -ENOENT no auth.conf; -EINVAL corrupt; -EIO
+ */
+int vc_store_load_auth(const char *dir, const uint8_t guid[VC_GUID_LEN], struct vc_auth *ret_auth);
 
-/** Atomically replace auth.conf (fsync'd before return). 0 or -errno. */
-int vc_store_save_auth(const char *dir, const struct vc_auth *auth);
+/** Atomically write the counter record, then auth.conf if the wraps changed. 0 or -errno. */
+int vc_store_save_auth(const char *dir, const uint8_t guid[VC_GUID_LEN], const struct vc_auth *auth);
+
+/** Write the parts of @p card named by @p what (VC_SAVE_*, piv.h), each file atomically. 0 or -errno. */
+int vc_store_save(const char *dir, const struct vc_card *card, unsigned what);
+
+/** Userdata of vc_store_piv_ops: the card directory, its GUID and the lock being held. */
+struct vc_store_handle {
+    const char *dir;
+    uint8_t guid[VC_GUID_LEN];
+    int lock_fd; /* -1 when not locked */
+};
+
+/** piv_ops that persist a card loaded with vc_store_load() (userdata: struct vc_store_handle). */
+extern const struct piv_ops vc_store_piv_ops;
 
 /**
  * Take the card's exclusive lock (flock on "<dir>/lock", blocking).
@@ -82,8 +115,8 @@ int vc_store_set_ejected(const char *dir, bool ejected);
 int vc_store_present(const char *dir);
 
 /**
- * Destroy a card: the directory is first renamed out of sight, the key files are
- * overwritten with zeros and fsync'd, then everything is removed. Overwriting is
+ * Destroy a card: its counter record is removed, the directory renamed out of sight, the
+ * sealed key files and wraps overwritten with zeros and fsync'd, then everything is removed. Overwriting is
  * best-effort on copy-on-write or journaling-data file systems.
  * @return 0; -ENOENT no such card; -EINVAL bad name; -errno
  */

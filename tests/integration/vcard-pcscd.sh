@@ -11,12 +11,9 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib/common.sh"
+. "$here/lib/pcscd.sh"
 
-[ "$(id -u)" = 0 ] || sc_skip "needs root for unshare -m"
-sc_require pcscd unshare opensc-tool pkcs11-tool pkcs15-tool openssl
-MODULE=$(sc_first_file /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so /usr/lib/*/opensc-pkcs11.so /usr/lib64/opensc-pkcs11.so)
-[ -n "$MODULE" ] || sc_skip "opensc-pkcs11.so not found"
-unshare -m --propagation private true 2>/dev/null || sc_skip "unshare -m not permitted here"
+pcscd_require opensc-tool pkcs11-tool pkcs15-tool openssl
 
 B=${top_builddir:-$(pwd)}
 TOOL=$B/resmgr/vcard/scard-vcard
@@ -27,31 +24,14 @@ sc_scratch vcard-pcscd
 W=$SC_SCRATCH
 SC_FAIL_LOGS=("$W/pcscd.log")
 SC_DETAIL_LINES=30
-PCSCD=
 
 export HOME=$W SCARD_CONF=/dev/null SCARD_VCARD_STORE=$W/store
-export OPENSC_CONF=$W/opensc.conf PCSCLITE_CSOCK_NAME=$W/pcsc/run/pcscd.comm
-cat > "$OPENSC_CONF" <<'EOF'
-app default {
-    card_drivers = PIV-II;
-    framework pkcs15 { use_file_caching = no; }
-}
-EOF
-mkdir -p "$W/pcsc/run"
+pcscd_env "$W"
 p11() { pkcs11-tool --module "$MODULE" "$@"; }
 
-# pcscd in its own mount + network namespace, its socket directory bound to $W/pcsc/run.
-# unshare -> bash -> exec pcscd keeps one PID, so sc_stop stops pcscd itself.
 pcscd_ready() { [ -S "$PCSCLITE_CSOCK_NAME" ] && opensc-tool -l 2>/dev/null | grep -q "vcard-bob"; }
-start_pcscd() {
-    rm -f "$PCSCLITE_CSOCK_NAME"
-    sc_spawn "$W/pcscd.log" unshare -m -n --propagation private bash -c '
-        mount -t tmpfs tmpfs /run && mkdir /run/pcscd && mount --bind "$1/run" /run/pcscd &&
-        exec pcscd --foreground --debug --config "$1/reader.conf"' _ "$W/pcsc"
-    PCSCD=$SC_LAST_PID
-    sc_wait_for 5 pcscd_ready || sc_bail "pcscd did not come up"
-}
-stop_pcscd() { sc_stop "$PCSCD"; PCSCD=; }
+start_pcscd() { pcscd_start "$W" pcscd_ready; }
+stop_pcscd() { pcscd_stop; }
 
 # --- cards, certificates, reader.conf ---------------------------------------------------------
 printf '123456\n12345678\n' | "$TOOL" create alice --pin-file - --puk-file - >/dev/null || sc_bail "create alice"
@@ -59,7 +39,7 @@ printf '123456\n12345678\n' | "$TOOL" create bob --alg eccp256 --pin-file - --pu
 cd "$W" || sc_bail "cd"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=vcard-test-ca 2>/dev/null
 for c in alice bob; do
-    "$TOOL" csr $c --subject "/CN=$c/O=scard test" --out $c.csr || sc_bail "csr $c"
+    echo 123456 | "$TOOL" csr $c --subject "/CN=$c/O=scard test" --out $c.csr --pin-file - || sc_bail "csr $c"
     openssl x509 -req -in $c.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out $c.pem 2>/dev/null
     "$TOOL" import $c --cert $c.pem >/dev/null || sc_bail "import $c"
     openssl x509 -in $c.pem -pubkey -noout > $c.pub
@@ -122,7 +102,7 @@ for _ in $(seq 100); do opensc-tool -r 0 -a >/dev/null 2>&1 || break; sleep 0.01
 opensc-tool -r 0 -a >/dev/null 2>&1 && sc_bail "eject not seen within 1 s"
 p11 -L 2>/dev/null | grep -A1 "vcard-alice" | grep -q "token state: *uninitialized\|(empty)" || sc_bail "slot not empty"
 sc_ok "eject seen"
-"$TOOL" csr alice --subject "/CN=alice-renewed" --out renewed.csr
+echo 123456 | "$TOOL" csr alice --subject "/CN=alice-renewed" --out renewed.csr --pin-file - || sc_bail "csr after eject"
 openssl x509 -req -in renewed.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out renewed.pem 2>/dev/null
 "$TOOL" import alice --cert renewed.pem >/dev/null || sc_bail "re-import"
 "$TOOL" insert alice

@@ -19,6 +19,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "resmgr/vcard/keywrap.h"
 #include "resmgr/vcard/piv.h"
 
 #define ITER 1000 /* cheap PBKDF2 for tests */
@@ -28,6 +29,7 @@ struct fixture {
     struct piv_applet *applet;
     /* persistence hooks */
     int saves, locks, unlocks;
+    unsigned card_saves;
     bool fail_save;
     struct vc_auth saved;
 };
@@ -61,7 +63,18 @@ hook_unlock(void *u)
     f->unlocks++;
 }
 
-static const struct piv_ops ops = {hook_lock, hook_save, hook_unlock};
+static int
+hook_card_save(void *u, const struct vc_card *card, unsigned what)
+{
+    struct fixture *f = u;
+    (void)card;
+    if (f->fail_save)
+        return -EIO;
+    f->card_saves |= what;
+    return 0;
+}
+
+static const struct piv_ops ops = {hook_lock, hook_save, hook_unlock, hook_card_save};
 
 static void
 self_signed(struct vc_card *card, enum vc_slot slot)
@@ -225,7 +238,8 @@ test_select(void **state)
     static const uint8_t unknown[] = {0x00, 0xa4, 0x04, 0x00, 0x07, 0xa0, 0x00, 0x00, 0x00, 0x63, 0x50, 0x4b};
     static const uint8_t short_aid[] = {0x00, 0xa4, 0x04, 0x00, 0x05, 0xa0, 0x00, 0x00, 0x03, 0x08, 0x00};
     static const uint8_t pix[] = {0x4f, 0x06, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00};
-    static const uint8_t algs[] = {0xac, 0x09, 0x80, 0x01, 0x07, 0x80, 0x01, 0x11, 0x06, 0x01, 0x00};
+    static const uint8_t algs[] = {0xac, 0x0c, 0x80, 0x01, 0x07, 0x80, 0x01, 0x11,
+                                   0x80, 0x01, 0x14, 0x06, 0x01, 0x00};
 
     /* nothing selected after power-up: PIV commands are unknown */
     assert_int_equal(TX(f, 0x00, 0xcb, 0x3f, 0xff, 0x03, 0x5c, 0x01, 0x7e, 0x00), 0x6d00);
@@ -411,6 +425,26 @@ test_change_reference(void **state)
     assert_int_equal(change(f, 0x24, 0x82, "12345678", "87654321"), 0x6a88);
 }
 
+/* A wrong old PIN in CHANGE REFERENCE DATA is a try against the PIN: it must end an earlier
+ * verification, or a card blocked that way would still sign (found by tests/fuzz/fuzz-piv.c). */
+static void
+test_change_wrong_pin_unverifies(void **state)
+{
+    struct fixture *f = *state;
+
+    do_select(f);
+    assert_int_equal(verify(f, "123456"), 0x9000);
+    assert_int_equal(change(f, 0x24, 0x80, "000000", "222222"), 0x63c4);
+    assert_false(piv_applet_pin_verified(f->applet));
+    assert_int_equal(verify(f, NULL), 0x63c4);
+    assert_int_equal(verify(f, "123456"), 0x9000);
+    for (int i = 4; i >= 0; i--)
+        assert_int_equal(change(f, 0x24, 0x80, "000000", "222222"), 0x63c0 + i);
+    assert_int_equal(change(f, 0x24, 0x80, "123456", "222222"), 0x6983);
+    assert_int_equal(verify(f, NULL), 0x6983);
+    assert_false(piv_applet_pin_verified(f->applet));
+}
+
 /* PKCS#1 v1.5 block for SHA-256, as OpenSC builds it on the host side. */
 static void
 pkcs1_block(const uint8_t hash[32], uint8_t block[256])
@@ -581,7 +615,7 @@ test_malformed(void **state)
     assert_int_equal(TX(f, 0x80, 0xcb, 0x3f, 0xff, 0x03, 0x5c, 0x01, 0x7e, 0x00), 0x6e00);
     assert_int_equal(TX(f, 0x0c, 0xcb, 0x3f, 0xff, 0x03, 0x5c, 0x01, 0x7e, 0x00), 0x6e00);
     assert_int_equal(TX(f, 0x00, 0xfd, 0x00, 0x00, 0x03), 0x6d00); /* YubiKey GET VERSION */
-    assert_int_equal(TX(f, 0x00, 0x47, 0x00, 0x9a, 0x05, 0xac, 0x03, 0x80, 0x01, 0x07), 0x6d00);
+    assert_int_equal(TX(f, 0x00, 0x47, 0x00, 0x9a, 0x05, 0xac, 0x03, 0x80, 0x01, 0x07), 0x6982); /* no 9B auth */
     assert_int_equal(TX(f, 0x00, 0xc0, 0x01, 0x00, 0x00), 0x6a86);
     assert_int_equal(piv_applet_transmit(f->applet, cmd, 4, resp, PIV_RESPONSE_MAX - 1, &n), -ENOBUFS);
     /* random APDUs: always a status word, never a crash (ASan/valgrind catch overreads) */
@@ -641,6 +675,331 @@ test_secret_hash(void **state)
     assert_false(vc_puk_valid("1234567", 7));
 }
 
+
+/* --- management key, GENERATE, PUT DATA, P-384, keys at rest, Yubico RESET ------------------ */
+
+static const EVP_CIPHER *
+mgmt_cipher(uint8_t alg)
+{
+    return alg == 0x03 ? EVP_des_ede3_ecb() : alg == 0x08 ? EVP_aes_128_ecb() : alg == 0x0a ? EVP_aes_192_ecb()
+                                                                                         : EVP_aes_256_ecb();
+}
+
+static void
+ecb(uint8_t alg, const uint8_t *key, int enc, const uint8_t *in, uint8_t *out, size_t block)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int n = 0;
+    assert_int_equal(EVP_CipherInit_ex2(ctx, mgmt_cipher(alg), key, NULL, enc, NULL), 1);
+    EVP_CIPHER_CTX_set_padding(ctx, 0);
+    assert_int_equal(EVP_CipherUpdate(ctx, out, &n, in, (int)block), 1);
+    assert_int_equal((size_t)n, block);
+    EVP_CIPHER_CTX_free(ctx);
+}
+
+/* Mutual authentication as yubico-piv-tool does it: witness, then witness ‖ challenge. */
+static uint16_t
+mgmt_mutual(struct fixture *f, uint8_t alg, const uint8_t *key)
+{
+    size_t block = alg == 0x03 ? 8 : 16, n;
+    uint8_t cmd[64] = {0x00, 0x87, alg, 0x9b, 0x04, 0x7c, 0x02, 0x80, 0x00}, out[64], w[16], chal[16], e[16];
+    uint16_t sw = tx(f, cmd, 9, out, &n);
+
+    if (sw != 0x9000)
+        return sw;
+    assert_int_equal(n, 4 + block);
+    assert_int_equal(out[2], 0x80);
+    ecb(alg, key, 0, out + 4, w, block);
+    memset(chal, 0x5a, sizeof(chal));
+    cmd[4] = (uint8_t)(4 + 2 * block + 2);
+    cmd[5] = 0x7c, cmd[6] = (uint8_t)(4 + 2 * block);
+    cmd[7] = 0x80, cmd[8] = (uint8_t)block;
+    memcpy(cmd + 9, w, block);
+    cmd[9 + block] = 0x81, cmd[10 + block] = (uint8_t)block;
+    memcpy(cmd + 11 + block, chal, block);
+    sw = tx(f, cmd, 11 + 2 * block, out, &n);
+    if (sw != 0x9000)
+        return sw;
+    ecb(alg, key, 1, chal, e, block); /* the card proves it has the key too */
+    assert_int_equal(n, 4 + block);
+    assert_memory_equal(out + 4, e, block);
+    return sw;
+}
+
+/* External authentication as OpenSC's piv-tool: challenge, then its encryption. */
+static uint16_t
+mgmt_external(struct fixture *f, uint8_t alg, const uint8_t *key)
+{
+    size_t block = alg == 0x03 ? 8 : 16, n;
+    uint8_t cmd[64] = {0x00, 0x87, alg, 0x9b, 0x04, 0x7c, 0x02, 0x81, 0x00}, out[64];
+    uint16_t sw = tx(f, cmd, 9, out, &n);
+
+    assert_int_equal(sw, 0x9000);
+    cmd[4] = (uint8_t)(block + 4);
+    cmd[5] = 0x7c, cmd[6] = (uint8_t)(block + 2), cmd[7] = 0x82, cmd[8] = (uint8_t)block;
+    ecb(alg, key, 1, out + 4, cmd + 9, block);
+    return tx(f, cmd, 9 + block, NULL, NULL);
+}
+
+static void
+test_mgmt_auth(void **state)
+{
+    static const struct {
+        uint8_t alg;
+        size_t len;
+    } algs[] = {{0x03, 24}, {0x08, 16}, {0x0a, 24}, {0x0c, 32}};
+    struct fixture *f = *state;
+    uint8_t key[32], wrong[32];
+
+    do_select(f);
+    for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+        if (i == 0) {
+            memcpy(key, vc_mgmt_default, 24); /* a new card has the well-known 3DES key */
+        } else {
+            assert_int_equal(RAND_bytes(key, sizeof(key)), 1);
+            f->card->mgmt_alg = algs[i].alg;
+            memcpy(f->card->mgmt_key, key, algs[i].len);
+            f->card->mgmt_key_len = algs[i].len;
+        }
+        memcpy(wrong, key, sizeof(wrong));
+        wrong[0] ^= 0x02; /* not 0x01: the low bit of a DES key byte is parity */
+        assert_int_equal(mgmt_mutual(f, algs[i].alg, wrong), 0x6982);
+        assert_false(piv_applet_mgmt_authenticated(f->applet));
+        assert_int_equal(mgmt_external(f, algs[i].alg, wrong), 0x6982);
+        assert_int_equal(mgmt_mutual(f, algs[i].alg, key), 0x9000);
+        assert_true(piv_applet_mgmt_authenticated(f->applet));
+        assert_int_equal(mgmt_external(f, algs[i].alg, key), 0x9000);
+        assert_true(piv_applet_mgmt_authenticated(f->applet));
+        /* the other algorithm numbers do not fit this card's key */
+        {
+            uint8_t other[9] = {0x00, 0x87, algs[(i + 1) % 4].alg, 0x9b, 0x04, 0x7c, 0x02, 0x80, 0x00};
+            assert_int_equal(tx(f, other, sizeof(other), NULL, NULL), 0x6a86);
+        }
+        /* a witness answer without a witness sent is refused */
+        {
+            uint8_t early[27] = {0x00, 0x87, algs[i].alg, 0x9b, 0x16, 0x7c, 0x14, 0x80, 0x08};
+            early[17] = 0x81, early[18] = 0x08;
+            if (algs[i].alg == 0x03)
+                assert_int_equal(tx(f, early, sizeof(early), NULL, NULL), 0x6982);
+        }
+        piv_applet_reset(f->applet);
+        assert_false(piv_applet_mgmt_authenticated(f->applet));
+        do_select(f);
+    }
+}
+
+/* GENERATE → 7F 49 public key; returns the public key as an EVP_PKEY matching the card's. */
+static void
+generate(struct fixture *f, uint8_t slot, uint8_t alg, uint16_t want)
+{
+    uint8_t cmd[10] = {0x00, 0x47, 0x00, slot, 0x05, 0xac, 0x03, 0x80, 0x01, alg}, out[600];
+    size_t n = 0;
+    int s = vc_slot_from_keyref(slot);
+
+    assert_int_equal(tx_all(f, cmd, sizeof(cmd), out, &n), want);
+    if (want != 0x9000)
+        return;
+    assert_int_equal(out[0], 0x7f);
+    assert_int_equal(out[1], 0x49);
+    assert_non_null(vc_card_slot_pub(f->card, s));
+    assert_int_equal(vc_alg_of_key(vc_card_slot_pub(f->card, s)), alg);
+    if (alg != VC_ALG_RSA2048) { /* 7F 49 L 86 L 04 X Y */
+        uint8_t point[100];
+        size_t len = 0;
+        assert_int_equal(EVP_PKEY_get_octet_string_param(vc_card_slot_pub(f->card, s), OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+                                                         point, sizeof(point), &len), 1);
+        assert_int_equal(out[3], 0x86);
+        assert_int_equal(out[4], len);
+        assert_memory_equal(out + 5, point, len);
+    } else {
+        assert_int_equal(out[5], 0x81);
+    }
+    assert_true(f->card_saves & (1u << s));
+}
+
+static void
+test_generate_put_data(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t cmd[300], out[600];
+    size_t n;
+    uint8_t hash[48], sig[200];
+    EVP_PKEY_CTX *ctx;
+
+    do_select(f);
+    generate(f, 0x9c, VC_ALG_ECCP384, 0x6982);
+    /* PUT DATA of a CHUID-like object without authentication */
+    assert_int_equal(TX(f, 0x00, 0xdb, 0x3f, 0xff, 0x09, 0x5c, 0x03, 0x5f, 0xc1, 0x09, 0x53, 0x02, 0x01, 0x00), 0x6982);
+    assert_int_equal(mgmt_mutual(f, 0x03, vc_mgmt_default), 0x9000);
+    generate(f, 0x9c, VC_ALG_ECCP384, 0x9000);
+    generate(f, 0x9d, VC_ALG_ECCP384, 0x9000);
+    generate(f, 0x9e, VC_ALG_ECCP256, 0x9000);
+    generate(f, 0x9a, 0x05, 0x6a80); /* RSA-3072: not offered */
+    generate(f, 0x9b, VC_ALG_ECCP256, 0x6a88);
+    /* PUT DATA: printed information (PIN-protected on read), a certificate, deletion */
+    assert_int_equal(TX(f, 0x00, 0xdb, 0x3f, 0xff, 0x09, 0x5c, 0x03, 0x5f, 0xc1, 0x09, 0x53, 0x02, 0x01, 0x00), 0x9000);
+    assert_true(f->card_saves & VC_SAVE_OBJECTS);
+    assert_int_equal(TX(f, 0x00, 0xcb, 0x3f, 0xff, 0x05, 0x5c, 0x03, 0x5f, 0xc1, 0x09, 0x00), 0x6982);
+    assert_int_equal(verify(f, "123456"), 0x9000);
+    n = 0;
+    assert_int_equal(tx(f, (const uint8_t *)"\x00\xcb\x3f\xff\x05\x5c\x03\x5f\xc1\x09\x00", 11, out, &n), 0x9000);
+    assert_int_equal(n, 4);
+    assert_memory_equal(out, "\x53\x02\x01\x00", 4);
+    assert_int_equal(TX(f, 0x00, 0xdb, 0x3f, 0xff, 0x05, 0x5c, 0x01, 0x7e, 0x53, 0x00), 0x6a82); /* Discovery fixed */
+    /* certificate for 9A: 53 { 70 cert ; 71 00 ; FE 00 }, chained */
+    {
+        size_t clen = f->card->cert_len[VC_SLOT_9A], len = 0;
+        uint8_t *body = malloc(clen + 32), *p;
+        assert_non_null(body);
+        p = body;
+        *p++ = 0x5c, *p++ = 0x03, *p++ = 0x5f, *p++ = 0xc1, *p++ = 0x0a; /* into 9C's container */
+        *p++ = 0x53, *p++ = 0x82, *p++ = (uint8_t)((clen + 9) >> 8), *p++ = (uint8_t)(clen + 9);
+        *p++ = 0x70, *p++ = 0x82, *p++ = (uint8_t)(clen >> 8), *p++ = (uint8_t)clen;
+        memcpy(p, f->card->cert[VC_SLOT_9A], clen);
+        p += clen;
+        *p++ = 0x71, *p++ = 0x01, *p++ = 0x00, *p++ = 0xfe, *p++ = 0x00;
+        len = (size_t)(p - body);
+        for (size_t off = 0; off < len; off += 255) {
+            size_t chunk = len - off > 255 ? 255 : len - off;
+            cmd[0] = off + chunk < len ? 0x10 : 0x00, cmd[1] = 0xdb, cmd[2] = 0x3f, cmd[3] = 0xff;
+            cmd[4] = (uint8_t)chunk;
+            memcpy(cmd + 5, body + off, chunk);
+            assert_int_equal(tx(f, cmd, 5 + chunk, NULL, NULL), 0x9000);
+        }
+        free(body);
+        assert_int_equal(f->card->cert_len[VC_SLOT_9C], clen);
+        assert_true(f->card_saves & VC_SAVE_CERT(VC_SLOT_9C));
+    }
+    /* a corrupt certificate is refused */
+    assert_int_equal(TX(f, 0x00, 0xdb, 0x3f, 0xff, 0x0b, 0x5c, 0x03, 0x5f, 0xc1, 0x05, 0x53, 0x04, 0x70, 0x02, 0x30, 0x00),
+                     0x6a80);
+    /* P-384 signature by 9C, checked by OpenSSL */
+    assert_int_equal(RAND_bytes(hash, sizeof(hash)), 1);
+    memcpy(cmd, "\x00\x87\x14\x9c\x36\x7c\x34\x82\x00\x81\x30", 11);
+    memcpy(cmd + 11, hash, 48);
+    cmd[59] = 0x00;
+    n = 0;
+    assert_int_equal(tx_all(f, cmd, 60, sig, &n), 0x9000);
+    assert_int_equal(sig[0], 0x7c);
+    ctx = EVP_PKEY_CTX_new_from_pkey(NULL, vc_card_slot_pub(f->card, VC_SLOT_9C), NULL);
+    assert_int_equal(EVP_PKEY_verify_init(ctx), 1);
+    assert_int_equal(EVP_PKEY_verify(ctx, sig + 4, sig[3], hash, 48), 1);
+    EVP_PKEY_CTX_free(ctx);
+    /* P-384 ECDH with 9D: the card's secret equals ours */
+    {
+        EVP_PKEY *peer = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+        uint8_t point[100], mine[48];
+        size_t plen = 0, mlen = sizeof(mine);
+        assert_int_equal(EVP_PKEY_get_octet_string_param(peer, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, sizeof(point), &plen), 1);
+        assert_int_equal(plen, 97);
+        memcpy(cmd, "\x00\x87\x14\x9d\x67\x7c\x65\x82\x00\x85\x61", 11);
+        memcpy(cmd + 11, point, 97);
+        cmd[108] = 0x00;
+        n = 0;
+        assert_int_equal(tx_all(f, cmd, 109, out, &n), 0x9000);
+        ctx = EVP_PKEY_CTX_new_from_pkey(NULL, peer, NULL);
+        assert_int_equal(EVP_PKEY_derive_init(ctx), 1);
+        assert_int_equal(EVP_PKEY_derive_set_peer(ctx, vc_card_slot_pub(f->card, VC_SLOT_9D)), 1);
+        assert_int_equal(EVP_PKEY_derive(ctx, mine, &mlen), 1);
+        assert_int_equal(out[3], 48);
+        assert_memory_equal(out + 4, mine, 48);
+        EVP_PKEY_CTX_free(ctx);
+        EVP_PKEY_free(peer);
+    }
+}
+
+static void
+test_keys_at_rest(void **state)
+{
+    struct fixture *f = *state;
+    EVP_PKEY *a9 = f->card->key[VC_SLOT_9A];
+
+    /* give the in-memory card a KEK: keys sealed, PIN/PUK are wraps (cheap scrypt) */
+    EVP_PKEY_up_ref(a9);
+    f->card->auth.puk.tries_max = 5;
+    assert_int_equal(vc_card_provision(f->card, "123456", 6, "12345678", 8, VC_SCRYPT_LOG2N_MIN), 0);
+    assert_null(strchr(f->card->auth.pin.hash, '$'));
+    assert_non_null(f->card->sealed[VC_SLOT_9A]);
+    vc_card_lock(f->card);
+    assert_null(f->card->key[VC_SLOT_9A]);
+    do_select(f);
+    assert_int_equal(verify(f, "654321"), 0x63c4);
+    assert_null(f->card->key[VC_SLOT_9A]);
+    assert_int_equal(verify(f, "123456"), 0x9000);
+    assert_int_equal(EVP_PKEY_eq(f->card->key[VC_SLOT_9A], a9), 1);
+    assert_int_equal(TX(f, 0x00, 0x20, 0xff, 0x80), 0x9000); /* logout: key leaves memory */
+    assert_null(f->card->key[VC_SLOT_9A]);
+    /* CHANGE REFERENCE DATA re-wraps: the new PIN opens the key, the old one no longer */
+    assert_int_equal(change(f, 0x24, 0x80, "123456", "24681357"), 0x9000);
+    assert_non_null(f->card->key[VC_SLOT_9A]);
+    piv_applet_reset(f->applet);
+    do_select(f);
+    assert_int_equal(verify(f, "123456"), 0x63c4);
+    assert_int_equal(verify(f, "24681357"), 0x9000);
+    /* PUK: unblock opens the KEK with the PUK and wraps it under the new PIN */
+    for (int i = 0; i < 5; i++)
+        verify(f, "000000");
+    assert_int_equal(verify(f, NULL), 0x6983);
+    assert_int_equal(change(f, 0x2c, 0x80, "12345678", "11223344"), 0x9000);
+    assert_int_equal(verify(f, "11223344"), 0x9000);
+    assert_int_equal(EVP_PKEY_eq(f->card->key[VC_SLOT_9A], a9), 1);
+    /* CHANGE of the PUK re-wraps too */
+    assert_int_equal(change(f, 0x24, 0x81, "12345678", "87654321"), 0x9000);
+    assert_int_equal(change(f, 0x2c, 0x80, "87654321", "55667788"), 0x9000);
+    EVP_PKEY_free(a9);
+}
+
+static void
+test_policy_and_reset(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(VC_PIN_TRIES_DEFAULT, 5);
+    assert_int_equal(VC_PUK_TRIES_DEFAULT, 5);
+    do_select(f);
+    /* default policy 6-8 digits; a card made with 4-8 accepts a 4-digit PIN */
+    assert_int_equal(change(f, 0x24, 0x80, "123456", "1234"), 0x6a80);
+    f->card->pin_min = 4;
+    assert_int_equal(change(f, 0x24, 0x80, "123456", "1234"), 0x9000);
+    assert_int_equal(verify(f, "1234"), 0x9000);
+    f->card->pin_max = 6;
+    assert_int_equal(change(f, 0x24, 0x80, "1234", "1234567"), 0x6a80);
+    /* Yubico RESET: refused while PIN or PUK works, unless 9B is authenticated */
+    assert_int_equal(TX(f, 0x00, 0xfb, 0x00, 0x00), 0x6985);
+    for (int i = 0; i < 5; i++)
+        verify(f, "000000");
+    assert_int_equal(TX(f, 0x00, 0xfb, 0x00, 0x00), 0x6985); /* PUK still usable */
+    for (int i = 0; i < 3; i++)
+        change(f, 0x2c, 0x80, "00000000", "111111");
+    assert_int_equal(f->card->auth.puk.tries_left, 0);
+    assert_int_equal(TX(f, 0x00, 0xfb, 0x00, 0x00), 0x9000);
+    assert_null(vc_card_slot_pub(f->card, VC_SLOT_9A));
+    assert_null(f->card->cert[VC_SLOT_9A]);
+    assert_int_equal(verify(f, "123456"), 0x9000);
+    assert_int_equal(change(f, 0x24, 0x81, "12345678", "11112222"), 0x9000);
+    /* with the management key, RESET works at any time */
+    assert_int_equal(mgmt_mutual(f, 0x03, vc_mgmt_default), 0x9000);
+    assert_int_equal(TX(f, 0x00, 0xfb, 0x00, 0x00), 0x9000);
+    assert_false(piv_applet_mgmt_authenticated(f->applet));
+    assert_int_equal(f->card_saves & VC_SAVE_ALL, VC_SAVE_ALL);
+    /* SET MANAGEMENT KEY (AES-128) needs 9B; the new key then authenticates */
+    assert_int_equal(TX(f, 0x00, 0xff, 0xff, 0xff, 0x13, 0x08, 0x9b, 0x10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+                        15, 16),
+                     0x6982);
+    assert_int_equal(mgmt_external(f, 0x03, vc_mgmt_default), 0x9000);
+    assert_int_equal(TX(f, 0x00, 0xff, 0xff, 0xff, 0x12, 0x08, 0x9b, 0x10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+                        15),
+                     0x6a80);
+    assert_int_equal(TX(f, 0x00, 0xff, 0xff, 0xff, 0x13, 0x08, 0x9b, 0x10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+                        15, 16),
+                     0x9000);
+    assert_int_equal(mgmt_mutual(f, 0x08, (const uint8_t *)"\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10"),
+                     0x9000);
+    /* GET SERIAL answers, other Yubico commands do not */
+    assert_int_equal(TX(f, 0x00, 0xf8, 0x00, 0x00, 0x00), 0x9000);
+    assert_int_equal(TX(f, 0x00, 0xf7, 0x00, 0x9b, 0x00), 0x6d00);
+}
+
 int
 main(void)
 {
@@ -651,12 +1010,17 @@ main(void)
         cmocka_unit_test_setup_teardown(test_verify_blocked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_puk_unblock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_change_reference, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_change_wrong_pin_unverifies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_general_authenticate_rsa, setup, teardown),
         cmocka_unit_test_setup_teardown(test_general_authenticate_ecc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chaining, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persist_failure, setup, teardown),
         cmocka_unit_test(test_secret_hash),
+        cmocka_unit_test_setup_teardown(test_mgmt_auth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_generate_put_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_at_rest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_policy_and_reset, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

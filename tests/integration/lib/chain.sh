@@ -38,7 +38,8 @@ chain_card() {
     printf '%s\n' "$CHAIN_PUK" >"$d/puk"
     chmod 600 "$d/pin" "$d/puk"
     "$SCARD_VCARD" --store "$d/vcards" create "$name" --alg "$alg" --pin-file "$d/pin" --puk-file "$d/puk"
-    "$SCARD_VCARD" --store "$d/vcards" csr "$name" --slot 9a --subject "/CN=$user" --out "$d/$name.csr"
+    "$SCARD_VCARD" --store "$d/vcards" csr "$name" --slot 9a --subject "/CN=$user" --out "$d/$name.csr" \
+        --pin-file "$d/pin"
     kdc_issue_client_cert "$d/$name.csr" "$user" "$d/$name.pem"
     "$SCARD_VCARD" --store "$d/vcards" import "$name" --slot 9a --cert "$d/$name.pem"
     "$SCARD_VCARD" --store "$d/vcards" reader-conf "$name" --friendly-name "Virtual PIV $name" \
