@@ -286,7 +286,14 @@ kdf_cost(void)
 {
     const char *e = getenv("SCARD_VCARD_KDF_LOG2N"); /* a cost, not a secret: tests lower it */
     unsigned long v = e ? strtoul(e, NULL, 10) : 0;
-    return v >= VC_SCRYPT_LOG2N_MIN && v <= VC_SCRYPT_LOG2N_MAX ? (unsigned)v : VC_SCRYPT_LOG2N_DEFAULT;
+
+    if (v < VC_SCRYPT_LOG2N_MIN || v > VC_SCRYPT_LOG2N_MAX)
+        return VC_SCRYPT_LOG2N_DEFAULT;
+    if (v < VC_SCRYPT_LOG2N_DEFAULT) /* never silently: it makes offline PIN guessing cheaper */
+        fprintf(stderr, "scard-vcard: SCARD_VCARD_KDF_LOG2N=%lu: the PIN and PUK wraps get scrypt "
+                        "N=2^%lu instead of 2^%u, %lu times cheaper to guess offline\n",
+                v, v, VC_SCRYPT_LOG2N_DEFAULT, 1ul << (VC_SCRYPT_LOG2N_DEFAULT - v));
+    return (unsigned)v;
 }
 
 static int

@@ -77,7 +77,7 @@ slot_of() { sed -n "s/^Slot [0-9]* (\(0x[0-9a-f]*\)): Virtual PIV $1\b.*/\1/p" p
 reader_of() { opensc-tool -l 2>/dev/null | awk -v n="Virtual PIV $1" 'index($0, n) { print $1; exit }'; }
 sc_wait_for 10 sh -c "pkcs11-tool --module '$OPENSC_PKCS11' -L 2>/dev/null | grep -q 'Virtual PIV ecc'"
 p11 -L >p11-L.txt 2>&1
-RSA_SLOT=$(slot_of rsa) ECC_SLOT=$(slot_of ecc) RSA_READER=$(reader_of rsa)
+RSA_SLOT=$(slot_of rsa) ECC_SLOT=$(slot_of ecc) RSA_READER=$(reader_of rsa) ECC_READER=$(reader_of ecc)
 [ -n "$RSA_SLOT" ] && [ -n "$ECC_SLOT" ] && [ -n "$RSA_READER" ] || sc_bail "both cards visible through scardd" p11-L.txt
 sc_ok "OpenSC sees both cards through scardd (slots $RSA_SLOT, $ECC_SLOT)"
 
@@ -161,5 +161,29 @@ else
 fi
 p11 --slot "$ECC_SLOT" -l --pin "$PIN" -O >ecc-after.txt 2>&1
 sc_expect_rc "the ECC card was not affected" 0 $? ecc-after.txt
+
+# OpenSC's piv-tool provisions through the same card commands: mutual authentication with the
+# default 3DES management key (-A M:9B:03; OpenSC's single-sided "A:" mode is broken in OpenSC,
+# issue 2658), then GENERATE for 9C (RSA-2048) and 9D (P-256). piv-tool 0.23 cannot decode the
+# returned public key under OpenSSL 3 (OpenSC issue 3156, fixed after 0.25), so the result is
+# checked on the card: scard-vcard list shows the new keys.
+if command -v piv-tool >/dev/null; then
+    printf '01:02:03:04:05:06:07:08:01:02:03:04:05:06:07:08:01:02:03:04:05:06:07:08' >admin.key
+    PIV_EXT_AUTH_KEY=$W/admin.key piv-tool -r "$ECC_READER" -A M:9B:03 -G 9C:07 -o 9c.pub >pt9c.txt 2>&1
+    PIV_EXT_AUTH_KEY=$W/admin.key piv-tool -r "$ECC_READER" -A M:9B:03 -G 9D:11 -o 9d.pub >pt9d.txt 2>&1
+    vc list >pt-list.txt 2>&1
+    sc_expect_grep "piv-tool generated 9C (RSA-2048) on the card after mutual auth" "9c rsa2048" pt-list.txt
+    sc_expect_grep "piv-tool generated 9D (P-256) on the card" "9d eccp256" pt-list.txt
+    printf '00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00' >wrong.key
+    PIV_EXT_AUTH_KEY=$W/wrong.key piv-tool -r "$ECC_READER" -A M:9B:03 -G 9E:11 -o 9e.pub >pt9e.txt 2>&1
+    vc list >pt-list2.txt 2>&1
+    if grep -q "9e eccp" pt-list2.txt; then
+        sc_not_ok "a wrong management key cannot generate" pt-list2.txt
+    else
+        sc_ok "a wrong management key cannot generate"
+    fi
+else
+    sc_skip_check "piv-tool provisioning" "piv-tool is not installed"
+fi
 
 sc_summary vcard-scardd
