@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The sign-in flow of pam_sm_authenticate: wait for a card (PC/SC), find its token and
- * certificate (libp11), ask and verify the PIN with precise retry feedback, unload the
- * PKCS#11 module, then PKINIT (libkrb5) and keep the TGT in the PAM handle.
+ * certificate (libp11), refuse a certificate the sign-in policy excludes, ask and verify
+ * the PIN with precise retry feedback, unload the PKCS#11 module, then PKINIT (libkrb5)
+ * and keep the TGT in the PAM handle.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
@@ -18,6 +21,8 @@
 #include "pam_scard/args.h"
 #include "pam_scard/auth.h"
 #include "pam_scard/card.h"
+#include "pam_scard/certmap.h"
+#include "pam_scard/certpolicy.h"
 #include "pam_scard/pkinit.h"
 #include "pam_scard/token.h"
 
@@ -113,10 +118,70 @@ verify_pin(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
     return r;
 }
 
+/* Subject, issuer and serial of @p cert for the log, one line; "?" parts on failure. */
+static void
+log_refused_cert(const struct pamsc_args *args, X509 *cert, const char *reason)
+{
+    char subject[256] = "?", issuer[256] = "?";
+    char *serial = NULL;
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+
+    X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
+    X509_NAME_oneline(X509_get_issuer_name(cert), issuer, sizeof(issuer));
+    if (bn)
+        serial = BN_bn2hex(bn);
+    sc_log(&args->log, LOG_WARNING, "certificate subject '%s' issuer '%s' serial %s refused for sign-in: %s",
+           subject, issuer, serial ? serial : "?", reason);
+    OPENSSL_free(serial);
+    BN_free(bn);
+}
+
+/* The sign-in certificate filter (windows.md §2.3), before the PIN is asked. */
+static int
+check_certificate(const struct pamsc_args *args, X509 *cert)
+{
+    enum pamsc_cert_verdict v = pamsc_cert_check(&args->opts.cert_policy, cert, time(NULL));
+    const char *reason = pamsc_cert_verdict_to_string(v);
+
+    if (v == PAMSC_CERT_USABLE)
+        return 0;
+    log_refused_cert(args, cert, reason);
+    pamsc_error(args, "This smart card's certificate cannot be used to sign in: %s.", reason);
+    return -ENOKEY;
+}
+
+/* A card whose certificate names somebody else's principal is not offered to @p user: no PIN
+ * is asked, and PAM_AUTHINFO_UNAVAIL lets the stack go on to a password (windows.md §2.3: only
+ * certificates that map to the user; linux-anchors.md §3 item 18). A certificate naming no
+ * principal is left to the KDC, which checks the name against it. */
+static int
+check_owner(const struct pamsc_args *args, X509 *cert, const char *user, const char *reader)
+{
+    _cleanup_free_ char *principal = NULL, *local = NULL;
+    int r = pamsc_certmap_principal(cert, &principal);
+
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0) {
+        log_refused_cert(args, cert, "its principal name cannot be read");
+        pamsc_error(args, "This smart card's certificate cannot be used to sign in.");
+        return r == -ENOMEM ? r : -ENOKEY;
+    }
+    r = pamsc_certmap_local_user(principal, &local);
+    if (r == 0 && strcmp(local, user) == 0)
+        return 0;
+    if (r == -ENOMEM || r == -EIO)
+        return r;
+    sc_log(&args->log, LOG_NOTICE, "the card in '%s' is for %s, not for user %s: not offered",
+           reader, principal, user);
+    pamsc_info(args, "The smart card in %s is not for %s.", reader, user);
+    return -ENOKEY;
+}
+
 /* Token, certificate and PIN; the PKCS#11 module is unloaded again when this returns. */
 static int
 unlock_card(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
-            struct pamsc_reader *reader, struct unlocked *u)
+            struct pamsc_reader *reader, const char *user, struct unlocked *u)
 {
     struct pamsc_token *token = NULL;
     const uint8_t *id;
@@ -132,6 +197,11 @@ unlock_card(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
             pamsc_error(args, "This smart card cannot be read.");
         return r;
     }
+    r = check_certificate(args, pamsc_token_cert(token));
+    if (r == 0)
+        r = check_owner(args, pamsc_token_cert(token), user, rops->name(reader));
+    if (r < 0)
+        goto out;
     id = pamsc_token_cert_id(token, &id_len);
     r = pamsc_pkinit_identity(args->opts.pkcs11_module, pamsc_token_slot_id(token), id, id_len, &u->identity);
     if (r == -EINVAL)
@@ -141,6 +211,7 @@ unlock_card(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
         u->label = strdup(pamsc_token_label(token));
         r = u->label ? verify_pin(args, rops, reader, token, u) : -ENOMEM;
     }
+out:
     pamsc_token_close(token); /* C_Logout + C_Finalize before libkrb5 loads the module */
     return r;
 }
@@ -188,7 +259,7 @@ pamsc_authenticate(const struct pamsc_args *args, const struct pamsc_reader_ops 
         tell_card_missing(args, r);
         goto out;
     }
-    r = unlock_card(args, rops, reader, &u);
+    r = unlock_card(args, rops, reader, user, &u);
     if (r < 0)
         goto out;
     r = pamsc_pkinit_get_tgt(args, user, u.identity, u.pin, &tgt);

@@ -23,9 +23,13 @@ int pamsc_ccache_expand(const char *tmpl, const char *user, uid_t uid, char **re
  * @param[in]  tgt       TGT from PKINIT (its MEMORY ccache is read, not changed)
  * @param[in]  name      expanded ccache name; for FILE: (or no type) a trailing "XXXXXX" is
  *                       replaced by mkstemp(3); an existing ccache is overwritten
- * @param[in]  uid, gid  owner given to a FILE ccache when running as root; mode is 0600
+ * @param[in]  uid, gid  owner given to a FILE ccache when running as root; mode is 0600.
+ *                       Other types (KEYRING:persistent:%u, KEYRING:session:NAME, KCM:%u) are
+ *                       written through libkrb5 as they are (krb5_cc_resolve, initialize,
+ *                       copy_creds); their ownership is the type's (keyring possessor, KCM uid)
  * @param[out] ret_name  name actually used ("FILE:/tmp/krb5cc_1000_a1B2c3"), free with free()
- * @return 0; -EEXIST/-EACCES/-EIO/-ENOSPC the file cannot be created; -ENOMEM (all logged)
+ * @return 0; -EEXIST/-EACCES/-EIO/-ENOSPC the file cannot be created; errors of
+ *         pamsc_errno_from_krb5() when libkrb5 cannot write the ccache; -ENOMEM (all logged)
  */
 int pamsc_ccache_store(const struct pamsc_args *args, struct pamsc_tgt *tgt, const char *name,
                        uid_t uid, gid_t gid, char **ret_name);

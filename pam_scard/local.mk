@@ -10,6 +10,10 @@ pam_scard_libpamsc_la_SOURCES = \
 	pam_scard/auth.h \
 	pam_scard/card.c \
 	pam_scard/card.h \
+	pam_scard/certmap.c \
+	pam_scard/certmap.h \
+	pam_scard/certpolicy.c \
+	pam_scard/certpolicy.h \
 	pam_scard/ccache.c \
 	pam_scard/ccache.h \
 	pam_scard/errmap.c \

@@ -21,6 +21,13 @@ static const struct sc_conf_key option_table[] = {
     {SECTION, "ccache_name", SC_CONF_STRING, offsetof(struct pamsc_options, ccache_name), 0, 0},
     {SECTION, "destroy_ccache_on_close", SC_CONF_BOOL, offsetof(struct pamsc_options, destroy_ccache_on_close), 0, 0},
     {SECTION, "debug", SC_CONF_BOOL, offsetof(struct pamsc_options, debug), 0, 0},
+    {SECTION, "allow_time_invalid_certificates", SC_CONF_BOOL, offsetof(struct pamsc_options, cert_policy.allow_time_invalid), 0, 0},
+    {SECTION, "allow_certificates_with_no_eku", SC_CONF_BOOL, offsetof(struct pamsc_options, cert_policy.allow_no_eku), 0, 0},
+    {SECTION, "allow_signature_only_keys", SC_CONF_BOOL, offsetof(struct pamsc_options, cert_policy.allow_signature_only), 0, 0},
+    {SECTION, "allow_ecc_certificates", SC_CONF_BOOL, offsetof(struct pamsc_options, cert_policy.allow_ecc), 0, 0},
+    {SECTION, "verify_ticket", SC_CONF_STRING, offsetof(struct pamsc_options, verify_ticket), 0, 0},
+    {SECTION, "keytab", SC_CONF_STRING, offsetof(struct pamsc_options, keytab), 0, 0},
+    {SECTION, "require_smartcard", SC_CONF_BOOL, offsetof(struct pamsc_options, require_smartcard), 0, 0},
     {NULL, NULL, 0, 0, 0, 0},
 };
 
@@ -31,8 +38,9 @@ set_defaults(struct pamsc_options *opts)
         .pkcs11_module = strdup(SC_DEFAULT_PKCS11_MODULE),
         .card_wait_usec = 30 * UINT64_C(1000000),
         .ccache_name = strdup("FILE:/tmp/krb5cc_%u_XXXXXX"),
+        .verify_ticket = strdup("if_keytab"),
     };
-    return opts->pkcs11_module && opts->ccache_name ? 0 : -ENOMEM;
+    return opts->pkcs11_module && opts->ccache_name && opts->verify_ticket ? 0 : -ENOMEM;
 }
 
 static int
@@ -66,6 +74,19 @@ apply_arg(const char *arg, struct pamsc_options *opts, const struct sc_logger *l
     return r;
 }
 
+/* verify_ticket is one of three words; anything else is a configuration error (fail closed). */
+static int
+check_verify_ticket(const struct pamsc_options *opts, const struct sc_logger *lg)
+{
+    static const char *const modes[] = {"if_keytab", "require", "no"};
+
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+        if (strcmp(opts->verify_ticket, modes[i]) == 0)
+            return 0;
+    sc_log(lg, LOG_ERR, "bad verify_ticket '%s': expected if_keytab, require or no", opts->verify_ticket);
+    return -EINVAL;
+}
+
 int
 pamsc_options_load(int argc, const char **argv, struct pamsc_options *opts,
                    const struct sc_logger *lg)
@@ -89,7 +110,7 @@ pamsc_options_load(int argc, const char **argv, struct pamsc_options *opts,
         if (r < 0)
             return r;
     }
-    return 0;
+    return check_verify_ticket(opts, lg);
 }
 
 void

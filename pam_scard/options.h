@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "common/log.h"
+#include "pam_scard/certpolicy.h"
 
 struct pamsc_options {
     char *config;                 /* config file named by "config=", NULL = SCARD_CONF/default */
@@ -17,6 +18,10 @@ struct pamsc_options {
     char *ccache_name;            /* template of the user's ccache, malloc'd */
     bool destroy_ccache_on_close; /* destroy the ccache at close_session / PAM_DELETE_CRED */
     bool debug;                   /* log at LOG_DEBUG */
+    struct pamsc_cert_policy cert_policy; /* allow_*_certificates/keys: the sign-in certificate filter */
+    char *verify_ticket;          /* "if_keytab" (default), "require" or "no", malloc'd */
+    char *keytab;                 /* keytab for verify_ticket, NULL = libkrb5's default */
+    bool require_smartcard;       /* no card = PAM_AUTH_ERR, not PAM_AUTHINFO_UNAVAIL */
 };
 
 /**

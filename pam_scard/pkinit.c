@@ -2,9 +2,11 @@
 /*
  * PKINIT with MIT libkrb5: X509_user_identity = one certificate on one PKCS#11 slot,
  * pre-authentication restricted to PA-PK-AS-REQ, the PIN answered through the "pkinit"
- * responder question, the TGT kept in a MEMORY ccache.
+ * responder question, the TGT checked against the host keytab (verify_ticket), and kept
+ * in a MEMORY ccache.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,46 @@ krb5_fail(const struct pamsc_args *args, krb5_context ctx, krb5_error_code code,
     return r;
 }
 
+/*
+ * verify_ticket: ask the KDC for a ticket to a host/ service of the keytab and decrypt it
+ * with the keytab key, so that only the real KDC (which knows that key) can sign a user in.
+ * "if_keytab" accepts when there is no keytab or no host key in it; "require" does not.
+ * Source: krb5_verify_init_creds(3) (MIT krb5 lib/krb5/krb/vic.c); pam_krb5 does the same.
+ */
+static int
+verify_tgt(const struct pamsc_args *args, struct pamsc_tgt *tgt, krb5_creds *creds)
+{
+    const char *mode = args->opts.verify_ticket;
+    const char *ktname = args->opts.keytab;
+    krb5_verify_init_creds_opt vopt;
+    krb5_keytab kt = NULL;
+    krb5_error_code code;
+    bool require = strcmp(mode, "require") == 0;
+
+    if (strcmp(mode, "no") == 0)
+        return 0;
+    if (!require && strcmp(mode, "if_keytab") != 0)
+        return sc_log(&args->log, LOG_ERR, "bad verify_ticket '%s': expected if_keytab, require or no",
+                      mode), -EINVAL;
+    code = ktname ? krb5_kt_resolve(tgt->ctx, ktname, &kt) : krb5_kt_default(tgt->ctx, &kt);
+    if (code)
+        return krb5_fail(args, tgt->ctx, code, "cannot open the keytab for verify_ticket");
+    krb5_verify_init_creds_opt_init(&vopt);
+    krb5_verify_init_creds_opt_set_ap_req_nofail(&vopt, require);
+    code = krb5_verify_init_creds(tgt->ctx, creds, NULL, kt, NULL, &vopt);
+    (void)krb5_kt_close(tgt->ctx, kt);
+    if (code) {
+        const char *msg = krb5_get_error_message(tgt->ctx, code);
+        sc_log(&args->log, LOG_ERR, "TGT of %s not verified with keytab %s (verify_ticket=%s): %s",
+               tgt->principal, ktname ? ktname : "(default)", mode, msg);
+        krb5_free_error_message(tgt->ctx, msg);
+        return -EACCES; /* a KDC that does not know our host key: treat as refused */
+    }
+    sc_log(&args->log, LOG_DEBUG, "TGT of %s checked with keytab %s (verify_ticket=%s)",
+           tgt->principal, ktname ? ktname : "(default)", mode);
+    return 0;
+}
+
 static int
 get_creds(const struct pamsc_args *args, struct pamsc_tgt *tgt, krb5_principal princ,
           const char *identity, const char *pin)
@@ -93,6 +135,7 @@ get_creds(const struct pamsc_args *args, struct pamsc_tgt *tgt, krb5_principal p
         r = krb5_fail(args, tgt->ctx, code, what);
         goto out;
     }
+    r = verify_tgt(args, tgt, &creds);
     krb5_free_cred_contents(tgt->ctx, &creds);
 out:
     krb5_get_init_creds_opt_free(tgt->ctx, opt);

@@ -33,14 +33,19 @@ int pamsc_pkinit_identity(const char *module, unsigned long slot_id, const uint8
                           size_t id_len, char **ret_identity);
 
 /**
- * Get a TGT for @p user by PKINIT.
+ * Get a TGT for @p user by PKINIT, then check it against the host keytab as the
+ * verify_ticket option says (krb5_verify_init_creds with the keytab option or libkrb5's
+ * default keytab; "require" sets ap_req_nofail, "if_keytab" accepts a missing keytab or one
+ * without a host/ key, "no" skips).
  * @param[in]  user          PAM user, parsed with krb5_parse_name (default realm of krb5.conf;
  *                           KRB5_CONFIG is honoured as libkrb5 does, i.e. not when setuid)
  * @param[in]  identity      X509_user_identity from pamsc_pkinit_identity()
  * @param[in]  pin           user PIN, handed to libkrb5's pkinit responder question only
  * @param[out] ret_tgt       new TGT, free with pamsc_tgt_free(); untouched on failure
  * @return 0; -EHOSTUNREACH/-ETIMEDOUT KDC unreachable; -ENOENT principal unknown to the KDC;
- *         -EACCES pre-authentication refused; -EINVAL malformed name or configuration;
+ *         -EACCES pre-authentication refused, or the TGT failed verify_ticket (a KDC that
+ *         does not know the host key); -EINVAL malformed name or configuration (also an
+ *         unknown verify_ticket word, or a keytab name libkrb5 cannot resolve);
  *         -ENOMEM; -EIO (all logged with libkrb5's message)
  */
 int pamsc_pkinit_get_tgt(const struct pamsc_args *args, const char *user, const char *identity,

@@ -24,11 +24,24 @@ finish(int r, int fallback)
     return pamsc_pam_code_or(r, fallback);
 }
 
+/*
+ * require_smartcard (Windows "Interactive logon: Require smart card", scforceoption): every
+ * "cannot use a card here" outcome (no card, no reader, no service, no sign-in certificate,
+ * KDC unreachable) becomes PAM_AUTH_ERR, so that no later module of the stack (a password)
+ * can sign the user in instead.
+ */
 static int
-finish_auth(int r)
+finish_auth(const struct pamsc_args *args, int r)
 {
+    int code;
+
     ERR_clear_error();
-    return pamsc_pam_code(r);
+    code = pamsc_pam_code(r);
+    if (code == PAM_AUTHINFO_UNAVAIL && args->opts.require_smartcard) {
+        sc_log(&args->log, LOG_NOTICE, "require_smartcard: no smart-card sign-in possible, refusing");
+        return PAM_AUTH_ERR;
+    }
+    return code;
 }
 
 PAM_EXTERN int
@@ -41,7 +54,7 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
     if (r < 0)
         return r == -ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR; /* configuration errors fail closed */
     r = pamsc_authenticate(args, &pamsc_pcsc_reader_ops);
-    return finish_auth(r);
+    return finish_auth(args, r);
 }
 
 PAM_EXTERN int

@@ -29,6 +29,18 @@ tests_unit_test_pam_options_SOURCES = tests/unit/test-pam-options.c
 tests_unit_test_pam_options_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_pam_options_LDADD = pam_scard/libpamsc.la $(CMOCKA_LIBS)
 
+# pam_scard's sign-in certificate filter and certificate → principal mapping, over a
+# certificate matrix made at test time (tests/data/make-cert-matrix.sh, openssl CLI).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-certpolicy
+TESTS += tests/unit/test-certpolicy
+endif
+tests_unit_test_certpolicy_SOURCES = tests/unit/test-certpolicy.c
+tests_unit_test_certpolicy_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CRYPTO_CFLAGS) \
+	-DMATRIX_SCRIPT='"$(abs_top_srcdir)/tests/data/make-cert-matrix.sh"'
+tests_unit_test_certpolicy_LDADD = pam_scard/libpamsc.la $(CMOCKA_LIBS) $(CRYPTO_LIBS)
+EXTRA_DIST += tests/data/make-cert-matrix.sh
+
 # pam_scard against SoftHSM2 + a throwaway KDC (test-only module with a stand-in reader),
 # and the real module's "resource manager not running" path.
 check_LTLIBRARIES += tests/integration/pam_scard_softhsm.la
@@ -149,3 +161,7 @@ endif
 # The virtual card through scardd + libscard + OpenSC: --test --login, signatures, PIN/PUK.
 TESTS += tests/integration/vcard-scardd.sh
 EXTRA_DIST += tests/integration/vcard-scardd.sh
+
+# pam_scard around the sign-in: verify_ticket, ccache types, require_smartcard, other users.
+TESTS += tests/integration/pam-session.sh
+EXTRA_DIST += tests/integration/pam-session.sh

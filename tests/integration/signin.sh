@@ -20,6 +20,10 @@ chain_card alice alice rsa2048 >"$SC_SCRATCH/card-alice.log"
 chain_card bob bob rsa2048 >"$SC_SCRATCH/card-bob.log"
 chain_card carol carol eccp256 >"$SC_SCRATCH/card-carol.log"
 "$SCARD_VCARD" eject carol
+# dave: a local account and a card for dave@REALM, but no principal in the KDC
+printf 'dave:x:2099:2099:dave:/nonexistent:/bin/false\n' >>"$SC_SCRATCH/passwd"
+chain_card dave dave rsa2048 >"$SC_SCRATCH/card-dave.log"
+"$SCARD_VCARD" eject dave
 chain_start_scardd
 
 PAM_SUCCESS=0 PAM_AUTH_ERR=7 PAM_AUTHINFO_UNAVAIL=9 PAM_MAXTRIES=11
@@ -82,14 +86,27 @@ rc=$(login alice)
 sc_wait "$inserter" || sc_die "scard-vcard insert alice failed: $(cat "$SC_SCRATCH/insert.log")"
 expect_rc "card inserted while waiting" $PAM_SUCCESS "$rc"
 
-# 5. KDC down: PAM_AUTHINFO_UNAVAIL with a clear message
+# 5. the KDC's own refusals: dave's principal does not exist; and a card of another user is
+# not offered at all (no PIN asked)
+"$SCARD_VCARD" eject alice
+"$SCARD_VCARD" insert dave
+rc=$(login dave)
+expect_rc "principal unknown to the KDC" 10 "$rc"
+expect_out "dave is told the account is unknown" "not known to the Kerberos realm"
+rc=$(login alice)
+expect_rc "dave's card is not offered to alice" $PAM_AUTHINFO_UNAVAIL "$rc"
+expect_out "alice is told the card is not hers" "is not for alice"
+"$SCARD_VCARD" eject dave
+"$SCARD_VCARD" insert alice
+
+# 6. KDC down: PAM_AUTHINFO_UNAVAIL with a clear message
 kdc_stop
 rc=$(login alice)
 expect_rc "KDC unreachable" $PAM_AUTHINFO_UNAVAIL "$rc"
 expect_out "user is told the KDC cannot be reached" "(KDC|Kerberos|realm).*(reach|contact|unavailable)|(reach|contact).*(KDC|Kerberos)"
 kdc_start
 
-# 6. an ECC P-256 card: MIT krb5 signs PKINIT requests with PKCS#11 EC keys only from 1.22
+# 7. an ECC P-256 card: MIT krb5 signs PKINIT requests with PKCS#11 EC keys only from 1.22
 "$SCARD_VCARD" eject alice
 "$SCARD_VCARD" insert carol
 krb5_version=$(krb5-config --version 2>/dev/null | sed -n 's/.*release \([0-9]*\.[0-9]*\).*/\1/p')
@@ -102,7 +119,7 @@ fi
 "$SCARD_VCARD" eject carol
 "$SCARD_VCARD" insert alice
 
-# 7. the same module through pamtester under pam_wrapper (the cwrap route)
+# 8. the same module through pamtester under pam_wrapper (the cwrap route)
 if command -v pamtester >/dev/null && [ -n "$PAM_WRAPPER" ]; then
     rc=0
     LD_PRELOAD="$PAM_WRAPPER $NSS_WRAPPER" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$SC_SCRATCH/pam" \

@@ -168,6 +168,27 @@ test_missing_config(void **state)
     assert_non_null(strstr(errors, "/nonexistent/scard.conf"));
 }
 
+/* verify_ticket / keytab / require_smartcard: defaults, values, a bad verify_ticket word. */
+static void
+test_session_keys(void **state)
+{
+    const char *argv[] = {config_arg, "require_smartcard=yes"};
+    const char *bad[] = {config_arg, "verify_ticket=sometimes"};
+    (void)state;
+    assert_int_equal(load("", 1, argv), 0);
+    assert_string_equal(opts.verify_ticket, "if_keytab");
+    assert_null(opts.keytab);
+    assert_false(opts.require_smartcard);
+    pamsc_options_free(&opts);
+    assert_int_equal(load("[logon]\nverify_ticket = require\nkeytab = FILE:/etc/krb5.keytab\n", 2, argv), 0);
+    assert_string_equal(opts.verify_ticket, "require");
+    assert_string_equal(opts.keytab, "FILE:/etc/krb5.keytab");
+    assert_true(opts.require_smartcard);
+    pamsc_options_free(&opts);
+    assert_int_equal(load("", 2, bad), -EINVAL);
+    assert_non_null(strstr(errors, "verify_ticket 'sometimes'"));
+}
+
 int
 main(void)
 {
@@ -179,6 +200,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_keys, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
