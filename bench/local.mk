@@ -14,6 +14,7 @@ bench_pcsc_bench_pcsclite_LDADD = $(PCSC_LIBS) $(PTHREAD_LIBS)
 
 TESTS += bench/smoke.sh
 EXTRA_DIST += bench/run.sh bench/smoke.sh bench/RESULTS.md
+EXTRA_DIST += bench/signin-bench.sh bench/SIGNIN.md
 
 .PHONY: bench
 bench: all

@@ -25,6 +25,7 @@
 #include "pam_scard/certpolicy.h"
 #include "pam_scard/pkinit.h"
 #include "pam_scard/token.h"
+#include "pam_scard/trust.h"
 
 /* PIV Authentication key, slot 9A: CKA_ID 01 in OpenSC (SP 800-73-4 Part 1 §3.1; pkcs15-piv.c) */
 static const uint8_t piv_auth_cert_id[] = {0x01};
@@ -150,6 +151,29 @@ check_certificate(const struct pamsc_args *args, X509 *cert)
     return -ENOKEY;
 }
 
+/* The chain against trust_anchors and revocation per policy (pam_scard/trust.c), before
+ * the PIN is asked: a refusal is PAM_AUTH_ERR, not a fall-back to a password. */
+static int
+check_trust(const struct pamsc_args *args, X509 *cert)
+{
+    char reason[160], why[200];
+    int r = pamsc_trust_check(&args->opts.trust, cert, &args->log, reason, sizeof(reason));
+
+    if (r == -EKEYREVOKED) {
+        log_refused_cert(args, cert, "revoked");
+        pamsc_error(args, "This smart card's certificate has been revoked.");
+        return -EKEYREJECTED;
+    }
+    if (r == -EKEYREJECTED) {
+        snprintf(why, sizeof(why), "not trusted: %s", reason);
+        log_refused_cert(args, cert, why);
+        pamsc_error(args, "This smart card's certificate is not trusted: %s.", reason);
+    } else if (r < 0) {
+        pamsc_error(args, "This smart card's certificate cannot be checked.");
+    }
+    return r;
+}
+
 /* A card whose certificate names somebody else's principal is not offered to @p user: no PIN
  * is asked, and PAM_AUTHINFO_UNAVAIL lets the stack go on to a password (windows.md §2.3: only
  * certificates that map to the user; linux-anchors.md §3 item 18). A certificate naming no
@@ -200,6 +224,8 @@ unlock_card(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
     r = check_certificate(args, pamsc_token_cert(token));
     if (r == 0)
         r = check_owner(args, pamsc_token_cert(token), user, rops->name(reader));
+    if (r == 0)
+        r = check_trust(args, pamsc_token_cert(token));
     if (r < 0)
         goto out;
     id = pamsc_token_cert_id(token, &id_len);

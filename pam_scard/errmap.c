@@ -117,6 +117,7 @@ pamsc_errno_from_scard(long rc)
 static const struct code_map pam_map[] = {
     {0, PAM_SUCCESS},
     {-EACCES, PAM_AUTH_ERR},
+    {-EKEYREJECTED, PAM_AUTH_ERR},
     {-EKEYREVOKED, PAM_MAXTRIES},
     {-ENODEV, PAM_AUTHINFO_UNAVAIL},
     {-ENOKEY, PAM_AUTHINFO_UNAVAIL},

@@ -14,6 +14,8 @@ pam_scard_libpamsc_la_SOURCES = \
 	pam_scard/certmap.h \
 	pam_scard/certpolicy.c \
 	pam_scard/certpolicy.h \
+	pam_scard/chauthtok.c \
+	pam_scard/chauthtok.h \
 	pam_scard/ccache.c \
 	pam_scard/ccache.h \
 	pam_scard/errmap.c \
@@ -26,6 +28,8 @@ pam_scard_libpamsc_la_SOURCES = \
 	pam_scard/session.h \
 	pam_scard/token.c \
 	pam_scard/token.h \
+	pam_scard/trust.c \
+	pam_scard/trust.h \
 	$(NULL)
 pam_scard_libpamsc_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(PAM_CFLAGS) \
 	$(PCSC_CFLAGS) $(LIBP11_CFLAGS) $(KRB5_CFLAGS) $(CRYPTO_CFLAGS)

@@ -28,6 +28,12 @@ static const struct sc_conf_key option_table[] = {
     {SECTION, "verify_ticket", SC_CONF_STRING, offsetof(struct pamsc_options, verify_ticket), 0, 0},
     {SECTION, "keytab", SC_CONF_STRING, offsetof(struct pamsc_options, keytab), 0, 0},
     {SECTION, "require_smartcard", SC_CONF_BOOL, offsetof(struct pamsc_options, require_smartcard), 0, 0},
+    {SECTION, "trust_anchors", SC_CONF_STRING, offsetof(struct pamsc_options, trust.anchors), 0, 0},
+    {SECTION, "revocation_check", SC_CONF_STRING, offsetof(struct pamsc_options, trust.revocation_check), 0, 0},
+    {SECTION, "revocation_fail", SC_CONF_STRING, offsetof(struct pamsc_options, trust.revocation_fail), 0, 0},
+    {SECTION, "crl_file", SC_CONF_STRING, offsetof(struct pamsc_options, trust.crl_file), 0, 0},
+    {SECTION, "ocsp_responder", SC_CONF_STRING, offsetof(struct pamsc_options, trust.ocsp_responder), 0, 0},
+    {SECTION, "ocsp_timeout", SC_CONF_SECONDS, offsetof(struct pamsc_options, trust.ocsp_timeout_usec), 1, 300},
     {NULL, NULL, 0, 0, 0, 0},
 };
 
@@ -39,6 +45,7 @@ set_defaults(struct pamsc_options *opts)
         .card_wait_usec = 30 * UINT64_C(1000000),
         .ccache_name = strdup("FILE:/tmp/krb5cc_%u_XXXXXX"),
         .verify_ticket = strdup("if_keytab"),
+        .trust.ocsp_timeout_usec = 5 * UINT64_C(1000000),
     };
     return opts->pkcs11_module && opts->ccache_name && opts->verify_ticket ? 0 : -ENOMEM;
 }
@@ -110,7 +117,8 @@ pamsc_options_load(int argc, const char **argv, struct pamsc_options *opts,
         if (r < 0)
             return r;
     }
-    return check_verify_ticket(opts, lg);
+    r = check_verify_ticket(opts, lg);
+    return r < 0 ? r : pamsc_trust_policy_check(&opts->trust, lg);
 }
 
 void

@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "pam_scard/certpolicy.h"
+#include "pam_scard/trust.h"
 
 struct pamsc_options {
     char *config;                 /* config file named by "config=", NULL = SCARD_CONF/default */
@@ -22,6 +23,7 @@ struct pamsc_options {
     char *verify_ticket;          /* "if_keytab" (default), "require" or "no", malloc'd */
     char *keytab;                 /* keytab for verify_ticket, NULL = libkrb5's default */
     bool require_smartcard;       /* no card = PAM_AUTH_ERR, not PAM_AUTHINFO_UNAVAIL */
+    struct pamsc_trust_policy trust; /* trust_anchors, revocation_*, crl_file, ocsp_*: local chain check */
 };
 
 /**

@@ -12,6 +12,7 @@
 #include "pam_scard/args.h"
 #include "pam_scard/auth.h"
 #include "pam_scard/card.h"
+#include "pam_scard/chauthtok.h"
 #include "pam_scard/errmap.h"
 #include "pam_scard/session.h"
 
@@ -111,9 +112,13 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 PAM_EXTERN int
 pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-    (void)pamh;
-    (void)flags;
-    (void)argc;
-    (void)argv;
-    return PAM_IGNORE; /* PIN change and unblock come later */
+    _cleanup_args_ struct pamsc_args *args = NULL;
+    int r;
+
+    r = pamsc_args_new(pamh, flags, argc, argv, &args);
+    if (r < 0)
+        return r == -ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
+    r = pamsc_chauthtok(args, &pamsc_pcsc_reader_ops, flags);
+    ERR_clear_error();
+    return pamsc_chauthtok_pam_code(r);
 }

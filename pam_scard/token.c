@@ -214,6 +214,28 @@ pamsc_token_login(const struct pamsc_args *args, struct pamsc_token *token, cons
     return r == 0 ? -EIO : r;
 }
 
+int
+pamsc_token_change_pin(const struct pamsc_args *args, struct pamsc_token *token,
+                       const char *old_pin, const char *new_pin)
+{
+    unsigned long rv;
+    int r;
+
+    (void)drain_ckr();
+    /* libp11 sends C_SetPIN on the slot's session, which must be read-write: in a public
+     * session (not logged in) C_SetPIN changes the user PIN (PKCS#11 v2.40 §5.6) */
+    if (PKCS11_open_session(token->slot, 1) == 0 && PKCS11_change_pin(token->slot, old_pin, new_pin) == 0)
+        return 0;
+    rv = drain_ckr();
+    if (rv == PAMSC_CKR_PIN_LEN_RANGE || rv == PAMSC_CKR_PIN_INVALID || rv == PAMSC_CKR_ARGUMENTS_BAD)
+        r = -ERANGE;
+    else
+        r = pamsc_errno_from_ckr(rv);
+    sc_log(&args->log, r == -EACCES || r == -EKEYREVOKED || r == -ERANGE ? LOG_NOTICE : LOG_ERR,
+           "PIN change on token '%s' failed: %s", pamsc_token_label(token), strerror(-r));
+    return r == 0 ? -EIO : r;
+}
+
 void
 pamsc_token_close(struct pamsc_token *token)
 {

@@ -49,5 +49,15 @@ int pamsc_token_pin_locked(const struct pamsc_token *token);
  */
 int pamsc_token_login(const struct pamsc_args *args, struct pamsc_token *token, const char *pin);
 
+/**
+ * Change the user PIN (C_SetPIN in a read-write session, no login needed; OpenSC sends PIV
+ * CHANGE REFERENCE DATA, SP 800-73-4 Part 2 §3.2.2). A wrong @p old_pin uses one try.
+ * @return 0; -EACCES wrong old PIN; -EKEYREVOKED PIN blocked; -ERANGE the new PIN was refused
+ *         (CKR_PIN_LEN_RANGE/CKR_PIN_INVALID, or CKR_ARGUMENTS_BAD for a card's 6A 80);
+ *         -ENODEV card removed; -EIO (logged). Neither PIN is logged or kept.
+ */
+int pamsc_token_change_pin(const struct pamsc_args *args, struct pamsc_token *token,
+                           const char *old_pin, const char *new_pin);
+
 /** Log out if logged in, release the slots and unload the module (C_Finalize). NULL allowed. */
 void pamsc_token_close(struct pamsc_token *token);

@@ -17,6 +17,10 @@ EXTRA_DIST += \
 	tests/integration/lib/pcscd.sh \
 	$(NULL)
 
+# PIN change through pam_chauthtok (all parts, real KDC).
+TESTS += tests/integration/pam-chauthtok.sh
+EXTRA_DIST += tests/integration/pam-chauthtok.sh
+
 # pam_scard unit tests: error-space tables and option parsing.
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test-errmap tests/unit/test-pam-options
@@ -165,3 +169,7 @@ EXTRA_DIST += tests/integration/vcard-scardd.sh
 # pam_scard around the sign-in: verify_ticket, ccache types, require_smartcard, other users.
 TESTS += tests/integration/pam-session.sh
 EXTRA_DIST += tests/integration/pam-session.sh
+
+# pam_scard's local trust check: chain against trust_anchors, CRL and OCSP revocation.
+TESTS += tests/integration/pam-trust.sh
+EXTRA_DIST += tests/integration/pam-trust.sh

@@ -2,10 +2,12 @@
 /*
  * scard-login: drive one sign-in through the real libpam (authenticate, acct_mgmt,
  * setcred, open_session, close_session) with a terminal or scripted conversation, and
- * report the session environment. Used by the demo and the integration tests.
+ * report the session environment; or, with --chauthtok, one PIN/password change
+ * (pam_chauthtok). Used by the demo and the integration tests.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,13 +134,33 @@ run(const char *confdir, const char *service, const char *user, struct conv_data
     return rc;
 }
 
+/* pam_chauthtok alone: the PRELIM and UPDATE passes of the service's password stack. */
+static int
+run_chauthtok(const char *confdir, const char *service, const char *user, struct conv_data *cd)
+{
+    struct pam_conv conv = {conversation, cd};
+    pam_handle_t *pamh = NULL;
+    int rc;
+
+    rc = confdir ? pam_start_confdir(service, user, &conv, confdir, &pamh) : pam_start(service, user, &conv, &pamh);
+    if (rc != PAM_SUCCESS) {
+        fprintf(stderr, "scard-login: pam_start: PAM status %d\n", rc);
+        return rc;
+    }
+    rc = step(pamh, "chauthtok", pam_chauthtok(pamh, 0));
+    pam_end(pamh, rc);
+    return rc;
+}
+
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: scard-login [--confdir DIR] [--service NAME] [--pin-file FILE] USER\n"
+    fprintf(f, "usage: scard-login [--confdir DIR] [--service NAME] [--pin-file FILE] [--chauthtok] USER\n"
                "  Runs authenticate, acct_mgmt, setcred(ESTABLISH), open_session and close_session\n"
-               "  of PAM service NAME (default scard-login; service files from DIR if given).\n"
-               "  PINs come from FILE's first line (- = stdin), else from the terminal (no echo).\n"
+               "  of PAM service NAME (default scard-login; service files from DIR if given);\n"
+               "  with --chauthtok, pam_chauthtok (change the PIN or password) instead.\n"
+               "  PINs come from FILE's first line (- = stdin, one line per prompt), else from the\n"
+               "  terminal (no echo).\n"
                "  Exit status: 0, or the PAM status of the step that failed; %d on usage errors.\n",
             EX_USAGE);
 }
@@ -150,11 +172,13 @@ main(int argc, char **argv)
         {"confdir", required_argument, NULL, 'c'},
         {"service", required_argument, NULL, 's'},
         {"pin-file", required_argument, NULL, 'p'},
+        {"chauthtok", no_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *confdir = NULL, *service = "scard-login";
     struct conv_data cd = {NULL};
+    bool chauthtok = false;
     int c;
 
     sc_log_setup("scard-login", LOG_INFO, false);
@@ -169,6 +193,9 @@ main(int argc, char **argv)
         case 'p':
             cd.pin_file = optarg;
             break;
+        case 'C':
+            chauthtok = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -181,5 +208,7 @@ main(int argc, char **argv)
         usage(stderr);
         return EX_USAGE;
     }
+    if (chauthtok)
+        return run_chauthtok(confdir, service, argv[optind], &cd);
     return run(confdir, service, argv[optind], &cd);
 }

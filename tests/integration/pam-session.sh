@@ -23,22 +23,7 @@ SC_FAIL_LOGS+=("$d/scardd.log" "$KDC_DIR/kdc.log")
 
 PAM_SUCCESS=0 PAM_SERVICE_ERR=3 PAM_AUTH_ERR=7 PAM_AUTHINFO_UNAVAIL=9 PAM_IGNORE=25
 out="$d/login.out"
-expect_rc() { sc_expect_rc "$1" "$2" "$3" "$out"; }    # NAME WANT GOT
-expect_out() { sc_expect_grep -i "$1" "$2" "$out"; }   # NAME REGEX (any case)
-no_out() {                                              # NAME REGEX: no such line
-    if grep -qiE -- "$2" "$out"; then sc_not_ok "$1" "$out"; else sc_ok "$1"; fi
-}
 
-# service NAME ARGS...: a PAM service with pam_scard (auth and session) and extra module
-# arguments; pam_scard's own status is the status of the stack.
-service() {
-    local name="$1"; shift
-    cat >"$d/pam/$name" <<CONF
-auth     required  $PAM_SCARD config=$d/scard.conf $*
-account  required  pam_permit.so
-session  required  $PAM_SCARD config=$d/scard.conf $*
-CONF
-}
 # login SERVICE USER [PINFILE]: the PAM status; output (with pam_scard's log lines when
 # pam_wrapper is there to show pam_syslog) in $out.
 login() {
@@ -65,36 +50,36 @@ host="host/scard-test.invalid@$KDC_REALM"
 "$KADMIN_LOCAL" -r "$KDC_REALM" -q "ktadd -k $d/host.keytab $host" >>"$KDC_DIR/kadmin.log" 2>&1
 [ -s "$d/host.keytab" ] && [ -s "$d/stale.keytab" ] || sc_bail "kadmin.local ktadd made the keytabs" "$KDC_DIR/kadmin.log"
 
-service vt-default "keytab=FILE:$d/host.keytab debug"
+chain_service vt-default "keytab=FILE:$d/host.keytab debug"
 rc=$(login vt-default alice)
 expect_rc "verify_ticket=if_keytab (default) with the host keytab" $PAM_SUCCESS "$rc"
 logged "the TGT was checked against the keytab" "checked with keytab FILE:$d/host.keytab"
 
-service vt-require "verify_ticket=require keytab=FILE:$d/host.keytab"
+chain_service vt-require "verify_ticket=require keytab=FILE:$d/host.keytab"
 rc=$(login vt-require alice)
 expect_rc "verify_ticket=require with the host keytab" $PAM_SUCCESS "$rc"
 
 # a keytab with an old key of the host principal: the KDC's ticket cannot be decrypted, as
 # with a spoofed KDC that does not know the host key
-service vt-stale "keytab=FILE:$d/stale.keytab"
+chain_service vt-stale "keytab=FILE:$d/stale.keytab"
 rc=$(login vt-stale alice)
 expect_rc "verify_ticket=if_keytab with a stale key is refused" $PAM_AUTH_ERR "$rc"
 logged "the failed verification is logged" "not verified with keytab FILE:$d/stale.keytab"
-service vt-stale-req "verify_ticket=require keytab=FILE:$d/stale.keytab"
+chain_service vt-stale-req "verify_ticket=require keytab=FILE:$d/stale.keytab"
 rc=$(login vt-stale-req alice)
 expect_rc "verify_ticket=require with a stale key is refused" $PAM_AUTH_ERR "$rc"
 
-service vt-missing "keytab=FILE:$d/no-such.keytab"
+chain_service vt-missing "keytab=FILE:$d/no-such.keytab"
 rc=$(login vt-missing alice)
 expect_rc "verify_ticket=if_keytab without a keytab signs in" $PAM_SUCCESS "$rc"
-service vt-missing-req "verify_ticket=require keytab=FILE:$d/no-such.keytab"
+chain_service vt-missing-req "verify_ticket=require keytab=FILE:$d/no-such.keytab"
 rc=$(login vt-missing-req alice)
 expect_rc "verify_ticket=require without a keytab is refused" $PAM_AUTH_ERR "$rc"
 logged "verify_ticket=require without a keytab is logged" "not verified with keytab FILE:$d/no-such.keytab"
-service vt-no "verify_ticket=no keytab=FILE:$d/stale.keytab"
+chain_service vt-no "verify_ticket=no keytab=FILE:$d/stale.keytab"
 rc=$(login vt-no alice)
 expect_rc "verify_ticket=no does not look at the keytab" $PAM_SUCCESS "$rc"
-service vt-bad "verify_ticket=sometimes"
+chain_service vt-bad "verify_ticket=sometimes"
 rc=$(login vt-bad alice)
 expect_rc "a bad verify_ticket value fails closed" $PAM_SERVICE_ERR "$rc"
 no_out "no PIN is asked with a bad configuration" "^PIN for"
@@ -105,7 +90,7 @@ no_out "no PIN is asked with a bad configuration" "^PIN for"
 # ccache holds alice's TGT afterwards.
 ccname() { sed -n 's/^KRB5CCNAME=//p' "$out" | tail -n1; }
 
-service cc-file "ccache_name=FILE:$d/ccache/krb5cc_%u_XXXXXX"
+chain_service cc-file "ccache_name=FILE:$d/ccache/krb5cc_%u_XXXXXX"
 rc=$(login cc-file alice)
 expect_rc "FILE ccache" $PAM_SUCCESS "$rc"
 cc=$(ccname)
@@ -114,7 +99,7 @@ if klist -c "$cc" 2>/dev/null | grep -q "Default principal: alice@$KDC_REALM"; t
 else
     sc_not_ok "FILE ccache holds alice's TGT" "$out"
 fi
-service cc-file-destroy "ccache_name=FILE:$d/ccache/krb5cc_%u_XXXXXX destroy_ccache_on_close=yes"
+chain_service cc-file-destroy "ccache_name=FILE:$d/ccache/krb5cc_%u_XXXXXX destroy_ccache_on_close=yes"
 rc=$(login cc-file-destroy alice)
 expect_rc "FILE ccache, destroy_ccache_on_close=yes" $PAM_SUCCESS "$rc"
 cc=$(ccname)
@@ -128,14 +113,14 @@ fi
 # session keyring this test runs with, and is removed again at the end.
 probe=$(klist -c KEYRING:session:scard_probe 2>&1 || true)
 if printf '%s' "$probe" | grep -qiE 'not found|No credentials'; then
-    service cc-keyring "ccache_name=KEYRING:session:scard_%u"
+    chain_service cc-keyring "ccache_name=KEYRING:session:scard_%u"
     rc=$(login cc-keyring alice)
     expect_rc "KEYRING:session ccache" $PAM_SUCCESS "$rc"
     expect_out "KRB5CCNAME names the keyring ccache" "^KRB5CCNAME=KEYRING:session:scard_2001"
     klist -c KEYRING:session:scard_2001 >"$d/klist-keyring.out" 2>&1 || true
     sc_expect_grep "the keyring ccache holds alice's TGT" "Default principal: alice@$KDC_REALM" "$d/klist-keyring.out"
     kdestroy -c KEYRING:session:scard_2001 2>/dev/null || true
-    service cc-keyring-destroy "ccache_name=KEYRING:session:scard_%u destroy_ccache_on_close=yes"
+    chain_service cc-keyring-destroy "ccache_name=KEYRING:session:scard_%u destroy_ccache_on_close=yes"
     rc=$(login cc-keyring-destroy alice)
     expect_rc "KEYRING:session ccache, destroy_ccache_on_close=yes" $PAM_SUCCESS "$rc"
     if klist -c KEYRING:session:scard_2001 >/dev/null 2>&1; then
@@ -150,7 +135,7 @@ fi
 
 # KCM: needs a KCM daemon (sssd-kcm or Heimdal kcm) on its socket
 if [ -S /var/run/.heim_org.h5l.kcm-socket ] || [ -S /run/.heim_org.h5l.kcm-socket ]; then
-    service cc-kcm "ccache_name=KCM:%u destroy_ccache_on_close=yes"
+    chain_service cc-kcm "ccache_name=KCM:%u destroy_ccache_on_close=yes"
     rc=$(login cc-kcm alice)
     expect_rc "KCM ccache" $PAM_SUCCESS "$rc"
     expect_out "KRB5CCNAME names the KCM ccache" "^KRB5CCNAME=KCM:2001"
@@ -179,10 +164,10 @@ else
 fi
 
 "$SCARD_VCARD" eject alice
-service no-card ""
+chain_service no-card ""
 rc=$(login no-card alice)
 expect_rc "no card: PAM_AUTHINFO_UNAVAIL (a password module may follow)" $PAM_AUTHINFO_UNAVAIL "$rc"
-service no-card-req "require_smartcard=yes"
+chain_service no-card-req "require_smartcard=yes"
 rc=$(login no-card-req alice)
 expect_rc "no card with require_smartcard=yes: PAM_AUTH_ERR" $PAM_AUTH_ERR "$rc"
 logged "require_smartcard refusal is logged" "require_smartcard"

@@ -29,8 +29,6 @@ chain_start_scardd
 PAM_SUCCESS=0 PAM_AUTH_ERR=7 PAM_AUTHINFO_UNAVAIL=9 PAM_MAXTRIES=11
 out="$SC_SCRATCH/login.out"
 login() { local rc=0; chain_login "$@" || rc=$?; echo "$rc"; }   # → the PAM status; output in $out
-expect_rc() { sc_expect_rc "$1" "$2" "$3" "$out"; }               # NAME WANT GOT
-expect_out() { sc_expect_grep -i "$1" "$2" "$out"; }              # NAME REGEX (any case)
 
 printf '%s\n' 999999 >"$SC_SCRATCH/badpin"
 

@@ -109,6 +109,7 @@ test_pam(void **state)
         {0, PAM_SUCCESS},
         {1, PAM_IGNORE},
         {-EACCES, PAM_AUTH_ERR},
+        {-EKEYREJECTED, PAM_AUTH_ERR},
         {-EKEYREVOKED, PAM_MAXTRIES},
         {-ENODEV, PAM_AUTHINFO_UNAVAIL},
         {-ENOKEY, PAM_AUTHINFO_UNAVAIL},

@@ -112,3 +112,26 @@ chain_login() {
         >"$SC_SCRATCH/login.out" 2>&1 || rc=$?
     return $rc
 }
+
+# Assertions on the output of the last sign-in ($SC_SCRATCH/login.out), for the tests.
+expect_rc() { sc_expect_rc "$1" "$2" "$3" "$SC_SCRATCH/login.out"; }  # NAME WANT GOT
+expect_out() { sc_expect_grep -i "$1" "$2" "$SC_SCRATCH/login.out"; } # NAME REGEX (any case)
+no_out() {                                                            # NAME REGEX: no such line
+    if grep -qiE -- "$2" "$SC_SCRATCH/login.out"; then
+        sc_not_ok "$1" "$SC_SCRATCH/login.out"
+    else
+        sc_ok "$1"
+    fi
+}
+
+# chain_service NAME ARGS...: a PAM service NAME in the scratch service directory with pam_scard
+# (auth and session, module arguments ARGS) and pam_permit for account.
+chain_service() {
+    local name="$1"
+    shift
+    cat >"$SC_SCRATCH/pam/$name" <<CONF
+auth     required  $PAM_SCARD config=$SC_SCRATCH/scard.conf $*
+account  required  pam_permit.so
+session  required  $PAM_SCARD config=$SC_SCRATCH/scard.conf $*
+CONF
+}
