@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The sign-in flow of pam_sm_authenticate: wait for a card (PC/SC), find its token and
- * certificate (libp11), refuse a certificate the sign-in policy excludes, ask and verify
- * the PIN with precise retry feedback, unload the PKCS#11 module, then PKINIT (libkrb5)
- * and keep the TGT in the PAM handle.
+ * certificate (libp11, no login), refuse a certificate the sign-in policy excludes, ask
+ * the PIN, unload the PKCS#11 module, then PKINIT (libkrb5), whose C_Login is the only PIN
+ * check on a PIV card: the retry counter read over PC/SC before and after tells a wrong
+ * PIN from a KDC refusal. The card is logged out again, and the TGT kept in the PAM handle.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@ struct unlocked {
     char *identity;  /* X509_user_identity */
     char *label;     /* token label */
     char *pin;       /* secret */
+    int tries;       /* PIN tries left before PKINIT (PKINIT checks the PIN); <0: checked here */
 };
 
 static void
@@ -73,13 +75,10 @@ tell_card_missing(const struct pamsc_args *args, int r)
         pamsc_error(args, "The smart-card reader cannot be used.");
 }
 
-/* After a refused PIN: ask the card itself how many tries are left (SP 800-73-4 §3.2.1). */
+/* After a refused PIN, with the tries left as the card tells them (SP 800-73-4 §3.2.1). */
 static int
-tell_wrong_pin(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
-               struct pamsc_reader *reader, int r)
+tell_wrong_pin(const struct pamsc_args *args, int tries)
 {
-    int tries = r == -EKEYREVOKED ? 0 : rops->pin_tries_left(args, reader);
-
     if (tries == 0) {
         pamsc_error(args, "Your smart card is blocked: too many wrong PINs. "
                           "Ask your administrator to unblock it.");
@@ -101,19 +100,19 @@ verify_pin(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
     char prompt[320];
     int r;
 
-    if (pamsc_token_pin_locked(token))
-        return tell_wrong_pin(args, rops, reader, -EKEYREVOKED);
+    if (pamsc_token_pin_locked(token) || u->tries == 0)
+        return tell_wrong_pin(args, 0);
     snprintf(prompt, sizeof(prompt), "PIN for %s (%s): ", pamsc_token_label(token), rops->name(reader));
     r = pamsc_prompt_secret(args, prompt, &u->pin);
     if (r == -ENODATA) {
         pamsc_error(args, "No PIN entered.");
         return -EACCES;
     }
-    if (r < 0)
-        return r;
+    if (r < 0 || u->tries > 0)
+        return r; /* PKINIT's C_Login checks the PIN */
     r = pamsc_token_login(args, token, u->pin);
     if (r == -EACCES || r == -EKEYREVOKED)
-        return tell_wrong_pin(args, rops, reader, r);
+        return tell_wrong_pin(args, r == -EKEYREVOKED ? 0 : rops->pin_tries_left(args, reader));
     if (r < 0)
         pamsc_error(args, "The smart card could not check the PIN.");
     return r;
@@ -202,6 +201,19 @@ check_owner(const struct pamsc_args *args, X509 *cert, const char *user, const c
     return -ENOKEY;
 }
 
+/* The counter before PKINIT; a card left verified (by an earlier user of it: 90 00, no
+ * counter) is logged out first, so that the counter is readable and this PIN is checked. */
+static int
+pin_tries_before(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
+                 struct pamsc_reader *reader)
+{
+    int tries = rops->pin_tries_left(args, reader);
+
+    if (tries == -EALREADY && rops->logout(args, reader) == 0)
+        tries = rops->pin_tries_left(args, reader);
+    return tries;
+}
+
 /* Token, certificate and PIN; the PKCS#11 module is unloaded again when this returns. */
 static int
 unlock_card(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
@@ -234,6 +246,8 @@ unlock_card(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
         sc_log(&args->log, LOG_ERR, "pkcs11_module '%s': MIT PKINIT cannot use a path with ':'",
                args->opts.pkcs11_module);
     if (r == 0) {
+        /* one PIN check (PKINIT's) when the card can tell its counter and be logged out */
+        u->tries = rops->logout ? pin_tries_before(args, rops, reader) : -EOPNOTSUPP;
         u->label = strdup(pamsc_token_label(token));
         r = u->label ? verify_pin(args, rops, reader, token, u) : -ENOMEM;
     }
@@ -255,6 +269,26 @@ tell_pkinit_failed(const struct pamsc_args *args, int r)
         pamsc_error(args, "Smart-card sign-in failed.");
 }
 
+/* After PKINIT checked the PIN: log the card out; on failure, a counter that dropped means
+ * the PIN was wrong, an unchanged one a refusal by the KDC (or another failure). */
+static int
+finish_pkinit(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
+              struct pamsc_reader *reader, int tries_before, int r)
+{
+    int tries;
+
+    (void)rops->logout(args, reader);
+    if (r == 0)
+        return 0;
+    tries = rops->pin_tries_left(args, reader);
+    if (tries >= 0 && tries < tries_before) {
+        sc_log(&args->log, LOG_NOTICE, "PIN refused by the card in '%s' during PKINIT", rops->name(reader));
+        return tell_wrong_pin(args, tries);
+    }
+    tell_pkinit_failed(args, r);
+    return r;
+}
+
 static int
 keep(const struct pamsc_args *args, const char *key, void *data,
      void (*destroy)(pam_handle_t *, void *, int))
@@ -273,7 +307,7 @@ pamsc_authenticate(const struct pamsc_args *args, const struct pamsc_reader_ops 
 {
     struct pamsc_reader *reader = NULL;
     struct pamsc_tgt *tgt = NULL;
-    struct unlocked u = {0};
+    struct unlocked u = {.tries = -1};
     const char *user = NULL;
     int r;
 
@@ -289,10 +323,12 @@ pamsc_authenticate(const struct pamsc_args *args, const struct pamsc_reader_ops 
     if (r < 0)
         goto out;
     r = pamsc_pkinit_get_tgt(args, user, u.identity, u.pin, &tgt);
-    if (r < 0) {
+    if (u.tries > 0)
+        r = finish_pkinit(args, rops, reader, u.tries, r);
+    else if (r < 0)
         tell_pkinit_failed(args, r);
+    if (r < 0)
         goto out;
-    }
     r = keep(args, PAMSC_DATA_TGT, TAKE_PTR(tgt), free_tgt);
     if (r == 0)
         r = keep(args, PAMSC_DATA_TOKEN, TAKE_PTR(u.label), free_data);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * PC/SC side of pam_scard: wait (event-driven, SCardGetStatusChange on every reader
- * plus \\?PnP?\Notification) for a card, and read the PIV PIN retry counter with
- * SELECT + empty VERIFY (NIST SP 800-73-4 Part 2 §3.1.1, §3.2.1).
+ * plus \\?PnP?\Notification) for a card, read the PIV PIN retry counter with
+ * SELECT + empty VERIFY and reset the PIN status with VERIFY P1=FF (NIST SP 800-73-4
+ * Part 2 §3.1.1, §3.2.1).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -211,14 +212,14 @@ transmit(SCARDHANDLE h, DWORD proto, const BYTE *apdu, DWORD len, uint16_t *ret_
     return 0;
 }
 
+/* SELECT the PIV application by its AID (without version), then send @p apdu in the same
+ * transaction; its status word in *ret_sw. */
 static int
-pcsc_pin_tries_left(const struct pamsc_args *args, struct pamsc_reader *reader)
+piv_command(const struct pamsc_args *args, struct pamsc_reader *reader, const BYTE *apdu, DWORD len,
+            uint16_t *ret_sw)
 {
-    /* SELECT the PIV application by its AID (without version), then VERIFY with no data
-     * for the PIV Card Application PIN (key reference 80), which only reports the status. */
     static const BYTE select_piv[] = {0x00, 0xA4, 0x04, 0x00, 0x09, 0xA0, 0x00, 0x00,
                                       0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x00};
-    static const BYTE verify_status[] = {0x00, 0x20, 0x00, 0x80};
     SCARDHANDLE h;
     DWORD proto;
     uint16_t sw = 0;
@@ -229,7 +230,7 @@ pcsc_pin_tries_left(const struct pamsc_args *args, struct pamsc_reader *reader)
                       &h, &proto);
     if (rc != SCARD_S_SUCCESS)
         return sc_log_errno(&args->log, LOG_WARNING, pamsc_errno_from_scard(rc),
-                            "cannot connect to '%s' to read the PIN counter", reader->name);
+                            "cannot connect to '%s' for the PIN status", reader->name);
     rc = SCardBeginTransaction(h);
     if (rc != SCARD_S_SUCCESS) {
         r = pamsc_errno_from_scard(rc);
@@ -239,13 +240,41 @@ pcsc_pin_tries_left(const struct pamsc_args *args, struct pamsc_reader *reader)
     if (r == 0 && sw != 0x9000 && (sw & 0xFF00) != 0x6100)
         r = -EOPNOTSUPP; /* not a PIV card */
     if (r == 0)
-        r = transmit(h, proto, verify_status, sizeof(verify_status), &sw);
-    if (r == 0)
-        r = pamsc_piv_tries_from_sw(sw);
+        r = transmit(h, proto, apdu, len, ret_sw);
     (void)SCardEndTransaction(h, SCARD_LEAVE_CARD);
 out:
     (void)SCardDisconnect(h, SCARD_LEAVE_CARD);
+    return r;
+}
+
+static int
+pcsc_pin_tries_left(const struct pamsc_args *args, struct pamsc_reader *reader)
+{
+    /* VERIFY with no data for the PIV Card Application PIN (key reference 80): status only */
+    static const BYTE verify_status[] = {0x00, 0x20, 0x00, 0x80};
+    uint16_t sw = 0;
+    int r;
+
+    r = piv_command(args, reader, verify_status, sizeof(verify_status), &sw);
+    if (r == 0)
+        r = pamsc_piv_tries_from_sw(sw);
     sc_log(&args->log, LOG_DEBUG, "PIN counter of the card in '%s': %d (SW %04X)", reader->name, r, sw);
+    return r;
+}
+
+static int
+pcsc_logout(const struct pamsc_args *args, struct pamsc_reader *reader)
+{
+    /* VERIFY with P1 = FF: reset the security status of the PIN (SP 800-73-4 Part 2 §3.2.1) */
+    static const BYTE verify_reset[] = {0x00, 0x20, 0xFF, 0x80};
+    uint16_t sw = 0;
+    int r;
+
+    r = piv_command(args, reader, verify_reset, sizeof(verify_reset), &sw);
+    if (r == 0 && sw != 0x9000)
+        r = -EOPNOTSUPP;
+    sc_log(&args->log, r < 0 ? LOG_WARNING : LOG_DEBUG, "logging out the card in '%s': %d (SW %04X)",
+           reader->name, r, sw);
     return r;
 }
 
@@ -253,5 +282,6 @@ const struct pamsc_reader_ops pamsc_pcsc_reader_ops = {
     .wait_card = pcsc_wait_card,
     .name = pcsc_name,
     .pin_tries_left = pcsc_pin_tries_left,
+    .logout = pcsc_logout,
     .close = pcsc_close,
 };

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The reader side of pam_scard, behind an ops struct so that tests (and later a
- * card-choice UI) can stand in: wait for a card through PC/SC, and ask a PIV card
- * how many PIN tries are left.
+ * card-choice UI) can stand in: wait for a card through PC/SC, ask a PIV card how
+ * many PIN tries are left, and log it out again.
  */
 #pragma once
 
@@ -29,6 +29,13 @@ struct pamsc_reader_ops {
      *         removed; -EIO
      */
     int (*pin_tries_left)(const struct pamsc_args *args, struct pamsc_reader *reader);
+    /**
+     * Log the card out: reset the security status of its PIN, so that a PIN verified by
+     * PKINIT does not leave the card open. NULL when the reader cannot; then pam_scard
+     * verifies the PIN itself through PKCS#11 and logs out there.
+     * @return 0; -EOPNOTSUPP the card refused; -ENOMEDIUM card removed; -EIO (logged)
+     */
+    int (*logout)(const struct pamsc_args *args, struct pamsc_reader *reader);
     /** Release the reader and its resource-manager context (NULL allowed). */
     void (*close)(struct pamsc_reader *reader);
 };

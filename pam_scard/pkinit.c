@@ -110,6 +110,7 @@ get_creds(const struct pamsc_args *args, struct pamsc_tgt *tgt, krb5_principal p
 {
     krb5_preauthtype pa_list[] = {KRB5_PADATA_PK_AS_REQ};
     krb5_get_init_creds_opt *opt = NULL;
+    krb5_init_creds_context icc = NULL;
     krb5_creds creds;
     krb5_error_code code;
     int r = 0;
@@ -128,7 +129,13 @@ get_creds(const struct pamsc_args *args, struct pamsc_tgt *tgt, krb5_principal p
         r = krb5_fail(args, tgt->ctx, code, "cannot set PKINIT options");
         goto out;
     }
-    code = krb5_get_init_creds_password(tgt->ctx, &creds, princ, NULL, NULL, NULL, 0, NULL, opt);
+    /* The step API, not krb5_get_init_creds_password(): that one repeats a failed exchange
+     * with the primary KDC, and with it PKINIT's C_Login, so a wrong PIN would cost two tries. */
+    code = krb5_init_creds_init(tgt->ctx, princ, NULL, NULL, 0, opt, &icc);
+    if (!code)
+        code = krb5_init_creds_get(tgt->ctx, icc);
+    if (!code)
+        code = krb5_init_creds_get_creds(tgt->ctx, icc, &creds);
     if (code) {
         char what[300];
         snprintf(what, sizeof(what), "PKINIT for %s failed", tgt->principal);
@@ -138,6 +145,7 @@ get_creds(const struct pamsc_args *args, struct pamsc_tgt *tgt, krb5_principal p
     r = verify_tgt(args, tgt, &creds);
     krb5_free_cred_contents(tgt->ctx, &creds);
 out:
+    krb5_init_creds_free(tgt->ctx, icc);
     krb5_get_init_creds_opt_free(tgt->ctx, opt);
     return r;
 }
