@@ -86,6 +86,33 @@ pamsc_error(const struct pamsc_args *args, const char *fmt, ...)
     va_end(ap);
 }
 
+void
+pamsc_tell_blocked(const struct pamsc_args *args)
+{
+    const char *custom = args->opts.blocked_card_message;
+
+    if (custom && *custom)
+        pamsc_error(args, "%s", custom);
+    else
+        pamsc_error(args, "Your smart card is blocked: too many wrong PINs. Ask your administrator to unblock it.");
+}
+
+int
+pamsc_tell_wrong_pin(const struct pamsc_args *args, int tries)
+{
+    if (tries == 0) {
+        pamsc_tell_blocked(args);
+        return -EKEYREVOKED;
+    }
+    if (tries == 1)
+        pamsc_error(args, "Wrong PIN. 1 try left before the card is blocked.");
+    else if (tries > 1)
+        pamsc_error(args, "Wrong PIN. %d tries left.", tries);
+    else
+        pamsc_error(args, "Wrong PIN.");
+    return -EACCES;
+}
+
 int
 pamsc_prompt_secret(const struct pamsc_args *args, const char *prompt, char **ret_secret)
 {

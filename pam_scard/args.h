@@ -49,6 +49,20 @@ void pamsc_error(const struct pamsc_args *args, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /**
+ * Tell the user the card's PIN is blocked (PAM_ERROR_MSG): blocked_card_message when set,
+ * else a built-in text (windows.md §3.1 IntegratedUnblockPromptString).
+ */
+void pamsc_tell_blocked(const struct pamsc_args *args);
+
+/**
+ * Tell the user a PIN was refused, with the tries left as the card tells them (SP 800-73-4
+ * Part 2 §3.2.1): blocked (pamsc_tell_blocked()) at 0, the count when known.
+ * @param[in] tries  tries left; < 0 = unknown
+ * @return -EKEYREVOKED when @p tries is 0 (blocked), else -EACCES
+ */
+int pamsc_tell_wrong_pin(const struct pamsc_args *args, int tries);
+
+/**
  * Ask for a secret (PIN) with echo off.
  * @param[in]  prompt      text shown (e.g. "PIN for alice (Virtual PIV 00 00): ")
  * @param[out] ret_secret  NUL-terminated secret, free with sc_secret_free(); untouched on

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The sign-in flow of pam_sm_authenticate: wait for a card (PC/SC), find its token and
- * certificate (libp11, no login), refuse a certificate the sign-in policy excludes, ask
- * the PIN, unload the PKCS#11 module, then PKINIT (libkrb5), whose C_Login is the only PIN
+ * The sign-in flow of pam_sm_authenticate: wait for a card (PC/SC), find the tokens and
+ * certificates of every card present (libp11, no login), choose the certificate (choose.c:
+ * sign-in filter, user mapping, duplicates, a list when several), check its chain, ask the
+ * PIN, unload the PKCS#11 module, then PKINIT (libkrb5), whose C_Login is the only PIN
  * check on a PIV card: the retry counter read over PC/SC before and after tells a wrong
  * PIN from a KDC refusal. The card is logged out again, and the TGT kept in the PAM handle.
+ * With no user name given and a card present, the card decides who signs in.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,7 +14,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
@@ -23,7 +24,7 @@
 #include "pam_scard/auth.h"
 #include "pam_scard/card.h"
 #include "pam_scard/certmap.h"
-#include "pam_scard/certpolicy.h"
+#include "pam_scard/choose.h"
 #include "pam_scard/pkinit.h"
 #include "pam_scard/token.h"
 #include "pam_scard/trust.h"
@@ -35,6 +36,9 @@ static const uint8_t piv_auth_cert_id[] = {0x01};
 struct unlocked {
     char *identity;  /* X509_user_identity */
     char *label;     /* token label */
+    char *reader;    /* reader of the card */
+    char *user;      /* local account signing in */
+    char *client;    /* principal asked for: the certificate's, else the user name */
     char *pin;       /* secret */
     int tries;       /* PIN tries left before PKINIT (PKINIT checks the PIN); <0: checked here */
 };
@@ -44,6 +48,9 @@ unlocked_clear(struct unlocked *u)
 {
     free(u->identity);
     free(u->label);
+    free(u->reader);
+    free(u->user);
+    free(u->client);
     sc_secret_free(u->pin);
     *u = (struct unlocked){0};
 }
@@ -75,34 +82,17 @@ tell_card_missing(const struct pamsc_args *args, int r)
         pamsc_error(args, "The smart-card reader cannot be used.");
 }
 
-/* After a refused PIN, with the tries left as the card tells them (SP 800-73-4 §3.2.1). */
 static int
-tell_wrong_pin(const struct pamsc_args *args, int tries)
+verify_pin(const struct pamsc_args *args, const struct pamsc_reader_ops *rops, struct pamsc_reader *reader,
+           struct pamsc_token *token, size_t i, struct unlocked *u)
 {
-    if (tries == 0) {
-        pamsc_error(args, "Your smart card is blocked: too many wrong PINs. "
-                          "Ask your administrator to unblock it.");
-        return -EKEYREVOKED;
-    }
-    if (tries == 1)
-        pamsc_error(args, "Wrong PIN. 1 try left before the card is blocked.");
-    else if (tries > 1)
-        pamsc_error(args, "Wrong PIN. %d tries left.", tries);
-    else
-        pamsc_error(args, "Wrong PIN.");
-    return -EACCES;
-}
-
-static int
-verify_pin(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
-           struct pamsc_reader *reader, struct pamsc_token *token, struct unlocked *u)
-{
+    const struct pamsc_token_cert *tc = pamsc_token_get(token, i);
     char prompt[320];
     int r;
 
-    if (pamsc_token_pin_locked(token) || u->tries == 0)
-        return tell_wrong_pin(args, 0);
-    snprintf(prompt, sizeof(prompt), "PIN for %s (%s): ", pamsc_token_label(token), rops->name(reader));
+    if (tc->pin_locked || u->tries == 0)
+        return pamsc_tell_wrong_pin(args, 0);
+    snprintf(prompt, sizeof(prompt), "PIN for %s (%s): ", tc->label, tc->reader);
     r = pamsc_prompt_secret(args, prompt, &u->pin);
     if (r == -ENODATA) {
         pamsc_error(args, "No PIN entered.");
@@ -110,44 +100,12 @@ verify_pin(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
     }
     if (r < 0 || u->tries > 0)
         return r; /* PKINIT's C_Login checks the PIN */
-    r = pamsc_token_login(args, token, u->pin);
+    r = pamsc_token_login(args, token, i, u->pin);
     if (r == -EACCES || r == -EKEYREVOKED)
-        return tell_wrong_pin(args, r == -EKEYREVOKED ? 0 : rops->pin_tries_left(args, reader));
+        return pamsc_tell_wrong_pin(args, r == -EKEYREVOKED ? 0 : rops->pin_tries_left(args, reader, tc->reader));
     if (r < 0)
         pamsc_error(args, "The smart card could not check the PIN.");
     return r;
-}
-
-/* Subject, issuer and serial of @p cert for the log, one line; "?" parts on failure. */
-static void
-log_refused_cert(const struct pamsc_args *args, X509 *cert, const char *reason)
-{
-    char subject[256] = "?", issuer[256] = "?";
-    char *serial = NULL;
-    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
-
-    X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
-    X509_NAME_oneline(X509_get_issuer_name(cert), issuer, sizeof(issuer));
-    if (bn)
-        serial = BN_bn2hex(bn);
-    sc_log(&args->log, LOG_WARNING, "certificate subject '%s' issuer '%s' serial %s refused for sign-in: %s",
-           subject, issuer, serial ? serial : "?", reason);
-    OPENSSL_free(serial);
-    BN_free(bn);
-}
-
-/* The sign-in certificate filter (windows.md §2.3), before the PIN is asked. */
-static int
-check_certificate(const struct pamsc_args *args, X509 *cert)
-{
-    enum pamsc_cert_verdict v = pamsc_cert_check(&args->opts.cert_policy, cert, time(NULL));
-    const char *reason = pamsc_cert_verdict_to_string(v);
-
-    if (v == PAMSC_CERT_USABLE)
-        return 0;
-    log_refused_cert(args, cert, reason);
-    pamsc_error(args, "This smart card's certificate cannot be used to sign in: %s.", reason);
-    return -ENOKEY;
 }
 
 /* The chain against trust_anchors and revocation per policy (pam_scard/trust.c), before
@@ -159,13 +117,13 @@ check_trust(const struct pamsc_args *args, X509 *cert)
     int r = pamsc_trust_check(&args->opts.trust, cert, &args->log, reason, sizeof(reason));
 
     if (r == -EKEYREVOKED) {
-        log_refused_cert(args, cert, "revoked");
+        pamsc_log_refused_cert(args, cert, "revoked");
         pamsc_error(args, "This smart card's certificate has been revoked.");
         return -EKEYREJECTED;
     }
     if (r == -EKEYREJECTED) {
         snprintf(why, sizeof(why), "not trusted: %s", reason);
-        log_refused_cert(args, cert, why);
+        pamsc_log_refused_cert(args, cert, why);
         pamsc_error(args, "This smart card's certificate is not trusted: %s.", reason);
     } else if (r < 0) {
         pamsc_error(args, "This smart card's certificate cannot be checked.");
@@ -173,85 +131,99 @@ check_trust(const struct pamsc_args *args, X509 *cert)
     return r;
 }
 
-/* A card whose certificate names somebody else's principal is not offered to @p user: no PIN
- * is asked, and PAM_AUTHINFO_UNAVAIL lets the stack go on to a password (windows.md §2.3: only
- * certificates that map to the user; linux-anchors.md §3 item 18). A certificate naming no
- * principal is left to the KDC, which checks the name against it. */
-static int
-check_owner(const struct pamsc_args *args, X509 *cert, const char *user, const char *reader)
-{
-    _cleanup_free_ char *principal = NULL, *local = NULL;
-    int r = pamsc_certmap_principal(cert, &principal);
-
-    if (r == -ENOENT)
-        return 0;
-    if (r < 0) {
-        log_refused_cert(args, cert, "its principal name cannot be read");
-        pamsc_error(args, "This smart card's certificate cannot be used to sign in.");
-        return r == -ENOMEM ? r : -ENOKEY;
-    }
-    r = pamsc_certmap_local_user(principal, &local);
-    if (r == 0 && strcmp(local, user) == 0)
-        return 0;
-    if (r == -ENOMEM || r == -EIO)
-        return r;
-    sc_log(&args->log, LOG_NOTICE, "the card in '%s' is for %s, not for user %s: not offered",
-           reader, principal, user);
-    pamsc_info(args, "The smart card in %s is not for %s.", reader, user);
-    return -ENOKEY;
-}
-
 /* The counter before PKINIT; a card left verified (by an earlier user of it: 90 00, no
  * counter) is logged out first, so that the counter is readable and this PIN is checked. */
 static int
 pin_tries_before(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
-                 struct pamsc_reader *reader)
+                 struct pamsc_reader *reader, const char *name)
 {
-    int tries = rops->pin_tries_left(args, reader);
+    int tries = rops->pin_tries_left(args, reader, name);
 
-    if (tries == -EALREADY && rops->logout(args, reader) == 0)
-        tries = rops->pin_tries_left(args, reader);
+    if (tries == -EALREADY && rops->logout(args, reader, name) == 0)
+        tries = rops->pin_tries_left(args, reader, name);
     return tries;
 }
 
-/* Token, certificate and PIN; the PKCS#11 module is unloaded again when this returns. */
+/* Who signs in: the PAM user when given; else the account the certificate maps to, or with
+ * allow_user_name_hint the name the user types (the KDC then checks the certificate against
+ * it, windows.md §2.7). The principal asked for is the certificate's when it maps to the user. */
+static int
+settle_user(const struct pamsc_args *args, const char *user, struct pamsc_choice *choice, struct unlocked *u)
+{
+    _cleanup_free_ char *hint = NULL;
+
+    if (!user && args->opts.allow_user_name_hint) {
+        int r = pam_prompt(args->pamh, PAM_PROMPT_ECHO_ON, &hint, "%s",
+                           choice->user ? "User name (Enter for the certificate's): " : "User name: ");
+        if (r == PAM_BUF_ERR)
+            return -ENOMEM;
+        if (r != PAM_SUCCESS || !hint)
+            return sc_log_errno(&args->log, LOG_ERR, -EBADMSG, "the conversation gave no user name");
+        if (*hint) {
+            sc_log(&args->log, LOG_NOTICE, "user name hint '%s' given for the certificate of %s", hint,
+                   choice->principal ? choice->principal : "no principal");
+            user = hint;
+        }
+    }
+    if (!user && !choice->user) {
+        pamsc_error(args, "This smart card's certificate names no user of this computer.");
+        return -ENOKEY;
+    }
+    bool own = choice->principal && choice->user && (!user || strcmp(choice->user, user) == 0);
+    u->user = strdup(user ? user : choice->user);
+    u->client = strdup(own ? choice->principal : u->user ? u->user : "");
+    if (!u->user || !u->client)
+        return -ENOMEM;
+    return 0;
+}
+
+/* Certificate, user and PIN; the PKCS#11 module is unloaded again when this returns. */
 static int
 unlock_card(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
             struct pamsc_reader *reader, const char *user, struct unlocked *u)
 {
     struct pamsc_token *token = NULL;
-    const uint8_t *id;
-    size_t id_len;
+    struct pamsc_choice choice = {0};
+    const struct pamsc_token_cert *tc;
+    const char *const *names;
+    size_t n;
     int r;
 
-    r = pamsc_token_open(args, args->opts.pkcs11_module, rops->name(reader), piv_auth_cert_id,
-                         sizeof(piv_auth_cert_id), &token);
+    names = rops->names(reader, &n);
+    r = pamsc_token_open(args, args->opts.pkcs11_module, names, n, piv_auth_cert_id, sizeof(piv_auth_cert_id),
+                         args->opts.force_reading_all_certificates, &token);
     if (r < 0) {
         if (r == -ENOKEY)
             pamsc_error(args, "This smart card has no certificate for signing in.");
-        else
+        else if (r != -ENOMEM)
             pamsc_error(args, "This smart card cannot be read.");
-        return r;
+        return r == -ENODEV ? -ENOKEY : r; /* a card is there, but not one to sign in with */
     }
-    r = check_certificate(args, pamsc_token_cert(token));
-    if (r == 0)
-        r = check_owner(args, pamsc_token_cert(token), user, rops->name(reader));
-    if (r == 0)
-        r = check_trust(args, pamsc_token_cert(token));
+    r = pamsc_choose_certificate(args, token, user, &choice);
     if (r < 0)
         goto out;
-    id = pamsc_token_cert_id(token, &id_len);
-    r = pamsc_pkinit_identity(args->opts.pkcs11_module, pamsc_token_slot_id(token), id, id_len, &u->identity);
+    tc = pamsc_token_get(token, choice.index);
+    r = settle_user(args, user, &choice, u);
+    if (r == 0)
+        r = check_trust(args, tc->cert);
+    if (r < 0)
+        goto out;
+    r = pamsc_pkinit_identity(args->opts.pkcs11_module, tc->slot_id, tc->id, tc->id_len, &u->identity);
     if (r == -EINVAL)
         sc_log(&args->log, LOG_ERR, "pkcs11_module '%s': MIT PKINIT cannot use a path with ':'",
                args->opts.pkcs11_module);
     if (r == 0) {
+        u->label = strdup(tc->label);
+        u->reader = strdup(tc->reader);
+        r = u->label && u->reader ? 0 : -ENOMEM;
+    }
+    if (r == 0) {
         /* one PIN check (PKINIT's) when the card can tell its counter and be logged out */
-        u->tries = rops->logout ? pin_tries_before(args, rops, reader) : -EOPNOTSUPP;
-        u->label = strdup(pamsc_token_label(token));
-        r = u->label ? verify_pin(args, rops, reader, token, u) : -ENOMEM;
+        u->tries = rops->logout ? pin_tries_before(args, rops, reader, u->reader) : -EOPNOTSUPP;
+        r = verify_pin(args, rops, reader, token, choice.index, u);
     }
 out:
+    pamsc_choice_clear(&choice);
     pamsc_token_close(token); /* C_Logout + C_Finalize before libkrb5 loads the module */
     return r;
 }
@@ -273,17 +245,17 @@ tell_pkinit_failed(const struct pamsc_args *args, int r)
  * the PIN was wrong, an unchanged one a refusal by the KDC (or another failure). */
 static int
 finish_pkinit(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
-              struct pamsc_reader *reader, int tries_before, int r)
+              struct pamsc_reader *reader, const char *name, int tries_before, int r)
 {
     int tries;
 
-    (void)rops->logout(args, reader);
+    (void)rops->logout(args, reader, name);
     if (r == 0)
         return 0;
-    tries = rops->pin_tries_left(args, reader);
+    tries = rops->pin_tries_left(args, reader, name);
     if (tries >= 0 && tries < tries_before) {
-        sc_log(&args->log, LOG_NOTICE, "PIN refused by the card in '%s' during PKINIT", rops->name(reader));
-        return tell_wrong_pin(args, tries);
+        sc_log(&args->log, LOG_NOTICE, "PIN refused by the card in '%s' during PKINIT", name);
+        return pamsc_tell_wrong_pin(args, tries);
     }
     tell_pkinit_failed(args, r);
     return r;
@@ -302,6 +274,36 @@ keep(const struct pamsc_args *args, const char *key, void *data,
     return 0;
 }
 
+/* The PAM user, or NULL when none is given yet (the card may decide). */
+static const char *
+given_user(const struct pamsc_args *args)
+{
+    const void *item = NULL;
+
+    if (pam_get_item(args->pamh, PAM_USER, &item) != PAM_SUCCESS || !item || !*(const char *)item)
+        return NULL;
+    return item;
+}
+
+/* Wait for a card. With no user name given: a card already present decides the user; with
+ * none present the user name is asked as usual (pam_get_user) and then the card waited for. */
+static int
+find_card(const struct pamsc_args *args, const struct pamsc_reader_ops *rops, const char **user,
+          struct pamsc_reader **ret_reader)
+{
+    int r;
+
+    *user = given_user(args);
+    if (!*user) {
+        r = rops->wait_card(args, 0, ret_reader);
+        if (r != -ETIMEDOUT)
+            return r;
+        if (pam_get_user(args->pamh, user, NULL) != PAM_SUCCESS || !*user || !**user)
+            return sc_log_errno(&args->log, LOG_ERR, -EBADMSG, "cannot get the user name");
+    }
+    return rops->wait_card(args, args->opts.card_wait_usec, ret_reader);
+}
+
 int
 pamsc_authenticate(const struct pamsc_args *args, const struct pamsc_reader_ops *rops)
 {
@@ -311,31 +313,41 @@ pamsc_authenticate(const struct pamsc_args *args, const struct pamsc_reader_ops 
     const char *user = NULL;
     int r;
 
-    if (pam_get_user(args->pamh, &user, NULL) != PAM_SUCCESS || !user || !*user)
-        return sc_log(&args->log, LOG_ERR, "cannot get the user name"), -EBADMSG;
     (void)pam_set_data(args->pamh, PAMSC_DATA_TGT, NULL, NULL); /* forget an earlier success */
-    r = rops->wait_card(args, args->opts.card_wait_usec, &reader);
+    r = find_card(args, rops, &user, &reader);
     if (r < 0) {
+        if (r == -EBADMSG || r == -ENOMEM)
+            goto out;
         tell_card_missing(args, r);
+        r = r == -ECONNREFUSED ? r : -ENOMEDIUM; /* no card: the stack may go on to a password */
         goto out;
     }
     r = unlock_card(args, rops, reader, user, &u);
     if (r < 0)
         goto out;
-    r = pamsc_pkinit_get_tgt(args, user, u.identity, u.pin, &tgt);
+    if (!user) {
+        if (pam_set_item(args->pamh, PAM_USER, u.user) != PAM_SUCCESS) {
+            r = -ENOMEM;
+            goto out;
+        }
+        sc_log(&args->log, LOG_NOTICE, "no user name given: the card in '%s' signs in %s", u.reader, u.user);
+    }
+    r = pamsc_pkinit_get_tgt(args, u.client, u.identity, u.pin, &tgt);
+    sc_secret_free(TAKE_PTR(u.pin));
+    if (r == -ETIMEDOUT)
+        r = -EHOSTUNREACH; /* one outcome: the KDC cannot be reached */
     if (u.tries > 0)
-        r = finish_pkinit(args, rops, reader, u.tries, r);
+        r = finish_pkinit(args, rops, reader, u.reader, u.tries, r);
     else if (r < 0)
         tell_pkinit_failed(args, r);
     if (r < 0)
         goto out;
+    sc_log(&args->log, LOG_NOTICE, "user %s signed in with the smart card in '%s'", u.user, u.reader);
     r = keep(args, PAMSC_DATA_TGT, TAKE_PTR(tgt), free_tgt);
     if (r == 0)
         r = keep(args, PAMSC_DATA_TOKEN, TAKE_PTR(u.label), free_data);
     if (r == 0)
-        r = keep(args, PAMSC_DATA_READER, strdup(rops->name(reader)), free_data);
-    if (r == 0)
-        sc_log(&args->log, LOG_NOTICE, "user %s signed in with the smart card in '%s'", user, rops->name(reader));
+        r = keep(args, PAMSC_DATA_READER, TAKE_PTR(u.reader), free_data);
 out:
     unlocked_clear(&u);
     rops->close(reader);

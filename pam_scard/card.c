@@ -22,7 +22,8 @@
 
 struct pamsc_reader {
     SCARDCONTEXT ctx;
-    char *name;
+    char **names; /* readers holding a usable card, nnames entries */
+    size_t nnames;
 };
 
 static uint64_t
@@ -61,24 +62,41 @@ list_readers(SCARDCONTEXT ctx, char **ret_multi)
     return 0;
 }
 
-static int
-usable_card(const SCARD_READERSTATE *st, size_t n)
+static bool
+usable_card(const SCARD_READERSTATE *st)
 {
-    for (size_t i = 0; i < n; i++)
-        if ((st[i].dwEventState & SCARD_STATE_PRESENT) &&
-            !(st[i].dwEventState & (SCARD_STATE_MUTE | SCARD_STATE_EXCLUSIVE)))
-            return (int)i;
-    return -1;
+    return (st->dwEventState & SCARD_STATE_PRESENT) &&
+           !(st->dwEventState & (SCARD_STATE_MUTE | SCARD_STATE_EXCLUSIVE));
+}
+
+/* Copy the names of the readers of @p st that hold a usable card; 0 when there is none. */
+static int
+collect_cards(const SCARD_READERSTATE *st, size_t n, struct pamsc_reader *reader)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!usable_card(&st[i]))
+            continue;
+        char **grown = realloc(reader->names, (reader->nnames + 1) * sizeof(*grown));
+        if (!grown)
+            return -ENOMEM;
+        reader->names = grown;
+        if (!(reader->names[reader->nnames] = strdup(st[i].szReader)))
+            return -ENOMEM;
+        reader->nnames++;
+    }
+    return reader->nnames > 0;
 }
 
 /*
- * Watch the current reader set until a card is usable (returns 1 and the reader name),
- * the set of readers changes (returns 0: list again) or the deadline passes.
+ * Watch the current reader set until a card is usable (returns 1 with the names of every
+ * reader holding one in @p reader), the set of readers changes (returns 0: list again) or
+ * the deadline passes.
  */
 static int
-watch_readers(const struct pamsc_args *args, SCARDCONTEXT ctx, uint64_t deadline_usec,
-              bool *told, char **ret_name)
+watch_readers(const struct pamsc_args *args, struct pamsc_reader *reader, uint64_t deadline_usec,
+              bool *told)
 {
+    SCARDCONTEXT ctx = reader->ctx;
     _cleanup_free_ char *multi = NULL;
     _cleanup_free_ SCARD_READERSTATE *st = NULL;
     size_t n = 0, i = 0;
@@ -102,14 +120,9 @@ watch_readers(const struct pamsc_args *args, SCARDCONTEXT ctx, uint64_t deadline
     if (rc != SCARD_S_SUCCESS && rc != SCARD_E_TIMEOUT)
         return rc == SCARD_E_UNKNOWN_READER ? 0 : pamsc_errno_from_scard(rc);
     for (;;) {
-        int found = usable_card(st, n);
-        if (found >= 0) {
-            char *name = strdup(st[found].szReader);
-            if (!name)
-                return -ENOMEM;
-            *ret_name = name;
-            return 1;
-        }
+        r = collect_cards(st, n, reader);
+        if (r != 0)
+            return r;
         uint64_t now = now_usec();
         if (now >= deadline_usec)
             return -ETIMEDOUT;
@@ -139,7 +152,9 @@ pcsc_close(struct pamsc_reader *reader)
         return;
     if (reader->ctx)
         (void)SCardReleaseContext(reader->ctx);
-    free(reader->name);
+    for (size_t i = 0; i < reader->nnames; i++)
+        free(reader->names[i]);
+    free(reader->names);
     free(reader);
 }
 DEFINE_CLEANUP_FUNC(struct pamsc_reader *, pcsc_close)
@@ -163,8 +178,10 @@ pcsc_wait_card(const struct pamsc_args *args, uint64_t wait_usec, struct pamsc_r
                             pcsc_stringify_error(rc));
     }
     do
-        r = watch_readers(args, reader->ctx, deadline, &told, &reader->name);
+        r = watch_readers(args, reader, deadline, &told);
     while (r == 0);
+    if (r == -ETIMEDOUT && wait_usec == 0)
+        return r; /* only looked */
     if (r == -ETIMEDOUT) {
         sc_log(&args->log, LOG_NOTICE, "no smart card inserted within %llu s",
                (unsigned long long)(wait_usec / 1000000u));
@@ -172,15 +189,17 @@ pcsc_wait_card(const struct pamsc_args *args, uint64_t wait_usec, struct pamsc_r
     }
     if (r < 0)
         return sc_log_errno(&args->log, LOG_ERR, r, "waiting for a smart card failed");
-    sc_log(&args->log, LOG_DEBUG, "card found in reader '%s'", reader->name);
+    for (size_t i = 0; i < reader->nnames; i++)
+        sc_log(&args->log, LOG_DEBUG, "card found in reader '%s'", reader->names[i]);
     *ret_reader = TAKE_PTR(reader);
     return 0;
 }
 
-static const char *
-pcsc_name(const struct pamsc_reader *reader)
+static const char *const *
+pcsc_names(const struct pamsc_reader *reader, size_t *ret_n)
 {
-    return reader->name;
+    *ret_n = reader->nnames;
+    return (const char *const *)reader->names;
 }
 
 int
@@ -215,8 +234,8 @@ transmit(SCARDHANDLE h, DWORD proto, const BYTE *apdu, DWORD len, uint16_t *ret_
 /* SELECT the PIV application by its AID (without version), then send @p apdu in the same
  * transaction; its status word in *ret_sw. */
 static int
-piv_command(const struct pamsc_args *args, struct pamsc_reader *reader, const BYTE *apdu, DWORD len,
-            uint16_t *ret_sw)
+piv_command(const struct pamsc_args *args, struct pamsc_reader *reader, const char *name, const BYTE *apdu,
+            DWORD len, uint16_t *ret_sw)
 {
     static const BYTE select_piv[] = {0x00, 0xA4, 0x04, 0x00, 0x09, 0xA0, 0x00, 0x00,
                                       0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x00};
@@ -226,11 +245,11 @@ piv_command(const struct pamsc_args *args, struct pamsc_reader *reader, const BY
     LONG rc;
     int r;
 
-    rc = SCardConnect(reader->ctx, reader->name, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
+    rc = SCardConnect(reader->ctx, name, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
                       &h, &proto);
     if (rc != SCARD_S_SUCCESS)
         return sc_log_errno(&args->log, LOG_WARNING, pamsc_errno_from_scard(rc),
-                            "cannot connect to '%s' for the PIN status", reader->name);
+                            "cannot connect to '%s' for the PIN status", name);
     rc = SCardBeginTransaction(h);
     if (rc != SCARD_S_SUCCESS) {
         r = pamsc_errno_from_scard(rc);
@@ -248,39 +267,39 @@ out:
 }
 
 static int
-pcsc_pin_tries_left(const struct pamsc_args *args, struct pamsc_reader *reader)
+pcsc_pin_tries_left(const struct pamsc_args *args, struct pamsc_reader *reader, const char *name)
 {
     /* VERIFY with no data for the PIV Card Application PIN (key reference 80): status only */
     static const BYTE verify_status[] = {0x00, 0x20, 0x00, 0x80};
     uint16_t sw = 0;
     int r;
 
-    r = piv_command(args, reader, verify_status, sizeof(verify_status), &sw);
+    r = piv_command(args, reader, name, verify_status, sizeof(verify_status), &sw);
     if (r == 0)
         r = pamsc_piv_tries_from_sw(sw);
-    sc_log(&args->log, LOG_DEBUG, "PIN counter of the card in '%s': %d (SW %04X)", reader->name, r, sw);
+    sc_log(&args->log, LOG_DEBUG, "PIN counter of the card in '%s': %d (SW %04X)", name, r, sw);
     return r;
 }
 
 static int
-pcsc_logout(const struct pamsc_args *args, struct pamsc_reader *reader)
+pcsc_logout(const struct pamsc_args *args, struct pamsc_reader *reader, const char *name)
 {
     /* VERIFY with P1 = FF: reset the security status of the PIN (SP 800-73-4 Part 2 §3.2.1) */
     static const BYTE verify_reset[] = {0x00, 0x20, 0xFF, 0x80};
     uint16_t sw = 0;
     int r;
 
-    r = piv_command(args, reader, verify_reset, sizeof(verify_reset), &sw);
+    r = piv_command(args, reader, name, verify_reset, sizeof(verify_reset), &sw);
     if (r == 0 && sw != 0x9000)
         r = -EOPNOTSUPP;
     sc_log(&args->log, r < 0 ? LOG_WARNING : LOG_DEBUG, "logging out the card in '%s': %d (SW %04X)",
-           reader->name, r, sw);
+           name, r, sw);
     return r;
 }
 
 const struct pamsc_reader_ops pamsc_pcsc_reader_ops = {
     .wait_card = pcsc_wait_card,
-    .name = pcsc_name,
+    .names = pcsc_names,
     .pin_tries_left = pcsc_pin_tries_left,
     .logout = pcsc_logout,
     .close = pcsc_close,

@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct pamsc_args;
@@ -14,29 +15,30 @@ struct pamsc_reader;
 struct pamsc_reader_ops {
     /**
      * Wait until a reader holds a card; say "Insert your smart card…" once when none is there.
+     * Every reader holding a usable card at that moment is then in the set (->names()).
      * @param[in]  wait_usec   how long to wait (microseconds); 0 = only look
-     * @param[out] ret_reader  new handle, free with ->close(); untouched on failure
+     * @param[out] ret_reader  new reader set, free with ->close(); untouched on failure
      * @return 0; -ECONNREFUSED resource manager not running; -ETIMEDOUT no card in time;
      *         -ENOMEM; -EIO other PC/SC failure (all logged)
      */
     int (*wait_card)(const struct pamsc_args *args, uint64_t wait_usec,
                      struct pamsc_reader **ret_reader);
-    /** Name of the reader holding the card (owned by @p reader). */
-    const char *(*name)(const struct pamsc_reader *reader);
+    /** Names of the readers holding a card (≥ 1, *ret_n of them), owned by @p reader. */
+    const char *const *(*names)(const struct pamsc_reader *reader, size_t *ret_n);
     /**
-     * Number of PIN tries left on the card, without using one.
-     * @return ≥0 tries (0 = blocked); -EOPNOTSUPP the card cannot tell; -ENOMEDIUM card
-     *         removed; -EIO
+     * Number of PIN tries left on the card in reader @p name, without using one.
+     * @return ≥0 tries (0 = blocked); -EALREADY the PIN is verified; -EOPNOTSUPP the card
+     *         cannot tell; -ENOMEDIUM card removed; -EIO
      */
-    int (*pin_tries_left)(const struct pamsc_args *args, struct pamsc_reader *reader);
+    int (*pin_tries_left)(const struct pamsc_args *args, struct pamsc_reader *reader, const char *name);
     /**
-     * Log the card out: reset the security status of its PIN, so that a PIN verified by
-     * PKINIT does not leave the card open. NULL when the reader cannot; then pam_scard
-     * verifies the PIN itself through PKCS#11 and logs out there.
+     * Log the card in reader @p name out: reset the security status of its PIN, so that a
+     * PIN verified by PKINIT does not leave the card open. NULL when the reader cannot; then
+     * pam_scard verifies the PIN itself through PKCS#11 and logs out there.
      * @return 0; -EOPNOTSUPP the card refused; -ENOMEDIUM card removed; -EIO (logged)
      */
-    int (*logout)(const struct pamsc_args *args, struct pamsc_reader *reader);
-    /** Release the reader and its resource-manager context (NULL allowed). */
+    int (*logout)(const struct pamsc_args *args, struct pamsc_reader *reader, const char *name);
+    /** Release the reader set and its resource-manager context (NULL allowed). */
     void (*close)(struct pamsc_reader *reader);
 };
 

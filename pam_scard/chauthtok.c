@@ -61,19 +61,9 @@ card_is_users(const struct pamsc_args *args, X509 *cert, const char *user, const
 
 static void
 tell_wrong_pin(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
-               struct pamsc_reader *reader, int r)
+               struct pamsc_reader *reader, const char *name, int r)
 {
-    int tries = r == -EKEYREVOKED ? 0 : rops->pin_tries_left(args, reader);
-
-    if (tries == 0)
-        pamsc_error(args, "Your smart card is blocked: too many wrong PINs. "
-                          "Ask your administrator to unblock it.");
-    else if (tries == 1)
-        pamsc_error(args, "Wrong PIN. 1 try left before the card is blocked.");
-    else if (tries > 1)
-        pamsc_error(args, "Wrong PIN. %d tries left.", tries);
-    else
-        pamsc_error(args, "Wrong PIN.");
+    (void)pamsc_tell_wrong_pin(args, r == -EKEYREVOKED ? 0 : rops->pin_tries_left(args, reader, name));
 }
 
 static bool
@@ -98,15 +88,30 @@ ask(const struct pamsc_args *args, const char *prompt, char **ret_pin)
     return r;
 }
 
+/* The user's card: the reader set, the token set and which certificate is the user's. */
+struct users_card {
+    struct pamsc_reader *reader;
+    struct pamsc_token *token;
+    size_t index;
+};
+
+static void
+users_card_close(const struct pamsc_reader_ops *rops, struct users_card *uc)
+{
+    pamsc_token_close(uc->token);
+    rops->close(uc->reader);
+    *uc = (struct users_card){0};
+}
+
 /* The PAM_UPDATE_AUTHTOK pass on the user's token. */
 static int
-change_pin(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
-           struct pamsc_reader *reader, struct pamsc_token *token)
+change_pin(const struct pamsc_args *args, const struct pamsc_reader_ops *rops, struct users_card *uc)
 {
+    const struct pamsc_token_cert *tc = pamsc_token_get(uc->token, uc->index);
     _cleanup_secret_ char *old_pin = NULL, *new_pin = NULL, *again = NULL;
     int r;
 
-    pamsc_info(args, "Changing the PIN of smart card %s (%s).", pamsc_token_label(token), rops->name(reader));
+    pamsc_info(args, "Changing the PIN of smart card %s (%s).", tc->label, tc->reader);
     r = ask(args, "Current PIN: ", &old_pin);
     if (r == 0)
         r = ask(args, "New PIN: ", &new_pin);
@@ -122,9 +127,9 @@ change_pin(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
         pamsc_error(args, "The new PIN must be 6 to 8 digits.");
         return -ERANGE;
     }
-    r = pamsc_token_change_pin(args, token, old_pin, new_pin);
+    r = pamsc_token_change_pin(args, uc->token, uc->index, old_pin, new_pin);
     if (r == -EACCES || r == -EKEYREVOKED)
-        tell_wrong_pin(args, rops, reader, r);
+        tell_wrong_pin(args, rops, uc->reader, tc->reader, r);
     else if (r == -ERANGE)
         pamsc_error(args, "The new PIN must be 6 to 8 digits.");
     else if (r < 0)
@@ -134,39 +139,41 @@ change_pin(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
     return r;
 }
 
-/* Find the user's card: 0 with *ret_reader and *ret_token set; 1 none here; <0 error. */
+/* Find the user's card among the cards present: 0 with @p uc filled; 1 none here; <0 error. */
 static int
 find_users_card(const struct pamsc_args *args, const struct pamsc_reader_ops *rops, const char *user,
-                struct pamsc_reader **ret_reader, struct pamsc_token **ret_token)
+                struct users_card *uc)
 {
-    struct pamsc_reader *reader = NULL;
-    struct pamsc_token *token = NULL;
+    const char *const *names;
+    size_t n;
     int r;
 
-    r = rops->wait_card(args, 0, &reader);
+    r = rops->wait_card(args, 0, &uc->reader);
     if (r < 0)
         return r == -ENOMEM ? r : 1;
-    r = pamsc_token_open(args, args->opts.pkcs11_module, rops->name(reader), piv_auth_cert_id,
-                         sizeof(piv_auth_cert_id), &token);
-    if (r == 0)
-        r = card_is_users(args, pamsc_token_cert(token), user, rops->name(reader));
-    else if (r != -ENOMEM)
-        r = 1;
-    if (r != 0) {
-        pamsc_token_close(token);
-        rops->close(reader);
-        return r;
+    names = rops->names(uc->reader, &n);
+    r = pamsc_token_open(args, args->opts.pkcs11_module, names, n, piv_auth_cert_id, sizeof(piv_auth_cert_id),
+                         false, &uc->token);
+    if (r < 0) {
+        users_card_close(rops, uc);
+        return r == -ENOMEM ? r : 1;
     }
-    *ret_reader = reader;
-    *ret_token = token;
-    return 0;
+    for (uc->index = 0; uc->index < pamsc_token_count(uc->token); uc->index++) {
+        const struct pamsc_token_cert *tc = pamsc_token_get(uc->token, uc->index);
+        r = card_is_users(args, tc->cert, user, tc->reader);
+        if (r <= 0)
+            break;
+    }
+    if (r != 0)
+        users_card_close(rops, uc);
+    return r;
 }
 
 int
 pamsc_chauthtok(const struct pamsc_args *args, const struct pamsc_reader_ops *rops, int flags)
 {
-    struct pamsc_reader *reader = NULL;
-    struct pamsc_token *token = NULL;
+    struct users_card uc = {0};
+    const struct pamsc_token_cert *tc;
     const void *prelim = NULL;
     const char *user = NULL;
     int r;
@@ -181,32 +188,32 @@ pamsc_chauthtok(const struct pamsc_args *args, const struct pamsc_reader_ops *ro
     } else {
         (void)pam_set_data(args->pamh, PAMSC_DATA_CHAUTHTOK, NULL, NULL);
     }
-    r = find_users_card(args, rops, user, &reader, &token);
+    r = find_users_card(args, rops, user, &uc);
     if (r == 1 && prelim) {
         pamsc_error(args, "The smart card was removed; the PIN was not changed.");
         r = -ENODEV;
     }
     if (r != 0)
         goto out;
+    tc = pamsc_token_get(uc.token, uc.index);
     if (!(flags & PAM_UPDATE_AUTHTOK)) {
-        if (pamsc_token_pin_locked(token)) {
-            tell_wrong_pin(args, rops, reader, -EKEYREVOKED);
+        if (tc->pin_locked) {
+            tell_wrong_pin(args, rops, uc.reader, tc->reader, -EKEYREVOKED);
             r = -EKEYREVOKED;
             goto out;
         }
-        char *name = strdup(rops->name(reader));
+        char *name = strdup(tc->reader);
         if (!name || pam_set_data(args->pamh, PAMSC_DATA_CHAUTHTOK, name, free_data) != PAM_SUCCESS) {
             free(name);
             r = -ENOMEM;
         }
         goto out;
     }
-    r = change_pin(args, rops, reader, token);
+    r = change_pin(args, rops, &uc);
     sc_log(&args->log, r == 0 ? LOG_NOTICE : LOG_WARNING, "PIN change for user %s on card '%s' in '%s': %s",
-           user, pamsc_token_label(token), rops->name(reader), r == 0 ? "done" : strerror(-r));
+           user, tc->label, tc->reader, r == 0 ? "done" : strerror(-r));
 out:
-    pamsc_token_close(token);
-    rops->close(reader);
+    users_card_close(rops, &uc);
     ERR_clear_error();
     return r;
 }

@@ -61,10 +61,14 @@ int pamsc_errno_from_scard(long rc);
 /**
  * Convert an internal result to the PAM code returned by a pam_sm_* function.
  * @param[in] err  0, 1 ("not ours": PAM_IGNORE) or a negative errno
- * @return PAM_SUCCESS for 0; PAM_IGNORE for 1; PAM_AUTH_ERR -EACCES; PAM_MAXTRIES -EKEYREVOKED;
- *         PAM_AUTHINFO_UNAVAIL -ENODEV, -ENOKEY, -ENOMEDIUM, -EHOSTUNREACH, -ETIMEDOUT,
- *         -ECONNREFUSED; PAM_USER_UNKNOWN -ENOENT; PAM_BUF_ERR -ENOMEM;
- *         PAM_CONV_ERR -EBADMSG (conversation failed); PAM_SERVICE_ERR otherwise.
+ * @return one code per sign-in outcome (the README's table): PAM_SUCCESS for 0; PAM_IGNORE
+ *         for 1; PAM_CRED_UNAVAIL no card for the user (-ENOMEDIUM), no reader (-ENODEV), no
+ *         resource manager (-ECONNREFUSED); PAM_CRED_INSUFFICIENT no usable certificate
+ *         (-ENOKEY); PAM_PERM_DENIED untrusted or revoked certificate (-EKEYREJECTED);
+ *         PAM_AUTH_ERR wrong PIN or refused by the KDC (-EACCES); PAM_MAXTRIES PIN blocked
+ *         (-EKEYREVOKED); PAM_AUTHINFO_UNAVAIL KDC unreachable (-EHOSTUNREACH, -ETIMEDOUT);
+ *         PAM_USER_UNKNOWN principal unknown (-ENOENT); PAM_BUF_ERR -ENOMEM; PAM_CONV_ERR
+ *         -EBADMSG (conversation failed); PAM_SERVICE_ERR otherwise.
  */
 int pamsc_pam_code(int err);
 

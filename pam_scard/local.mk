@@ -13,6 +13,8 @@ pam_scard_libpamsc_la_SOURCES = \
 	pam_scard/certmap.c \
 	pam_scard/certmap.h \
 	pam_scard/certpolicy.c \
+	pam_scard/choose.c \
+	pam_scard/choose.h \
 	pam_scard/certpolicy.h \
 	pam_scard/chauthtok.c \
 	pam_scard/chauthtok.h \

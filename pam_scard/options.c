@@ -34,6 +34,11 @@ static const struct sc_conf_key option_table[] = {
     {SECTION, "crl_file", SC_CONF_STRING, offsetof(struct pamsc_options, trust.crl_file), 0, 0},
     {SECTION, "ocsp_responder", SC_CONF_STRING, offsetof(struct pamsc_options, trust.ocsp_responder), 0, 0},
     {SECTION, "ocsp_timeout", SC_CONF_SECONDS, offsetof(struct pamsc_options, trust.ocsp_timeout_usec), 1, 300},
+    {SECTION, "force_reading_all_certificates", SC_CONF_BOOL, offsetof(struct pamsc_options, force_reading_all_certificates), 0, 0},
+    {SECTION, "filter_duplicate_certificates", SC_CONF_BOOL, offsetof(struct pamsc_options, filter_duplicate_certificates), 0, 0},
+    {SECTION, "reverse_subject", SC_CONF_BOOL, offsetof(struct pamsc_options, reverse_subject), 0, 0},
+    {SECTION, "allow_user_name_hint", SC_CONF_BOOL, offsetof(struct pamsc_options, allow_user_name_hint), 0, 0},
+    {SECTION, "blocked_card_message", SC_CONF_STRING, offsetof(struct pamsc_options, blocked_card_message), 0, 0},
     {NULL, NULL, 0, 0, 0, 0},
 };
 
@@ -46,6 +51,8 @@ set_defaults(struct pamsc_options *opts)
         .ccache_name = strdup("FILE:/tmp/krb5cc_%u_XXXXXX"),
         .verify_ticket = strdup("if_keytab"),
         .trust.ocsp_timeout_usec = 5 * UINT64_C(1000000),
+        .filter_duplicate_certificates = true, /* the ADMX text: filtering unless disabled */
+        .reverse_subject = true,               /* the ADMX text: reversed unless disabled */
     };
     return opts->pkcs11_module && opts->ccache_name && opts->verify_ticket ? 0 : -ENOMEM;
 }

@@ -24,6 +24,11 @@ struct pamsc_options {
     char *keytab;                 /* keytab for verify_ticket, NULL = libkrb5's default */
     bool require_smartcard;       /* no card = PAM_AUTH_ERR, not PAM_AUTHINFO_UNAVAIL */
     struct pamsc_trust_policy trust; /* trust_anchors, revocation_*, crl_file, ocsp_*: local chain check */
+    bool force_reading_all_certificates; /* every certificate of a card, not only PIV 9A (ForceReadingAllCertificates) */
+    bool filter_duplicate_certificates;  /* of "same" certificates offer the latest-expiring (FilterDuplicateCerts) */
+    bool reverse_subject;         /* show subjects most specific RDN first (ReverseSubject) */
+    bool allow_user_name_hint;    /* ask a user name when none is given (X509HintsNeeded) */
+    char *blocked_card_message;   /* told when the PIN is blocked, NULL = built-in text (IntegratedUnblockPromptString) */
 };
 
 /**

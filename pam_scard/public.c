@@ -38,7 +38,8 @@ finish_auth(const struct pamsc_args *args, int r)
 
     ERR_clear_error();
     code = pamsc_pam_code(r);
-    if (code == PAM_AUTHINFO_UNAVAIL && args->opts.require_smartcard) {
+    if ((code == PAM_CRED_UNAVAIL || code == PAM_CRED_INSUFFICIENT || code == PAM_AUTHINFO_UNAVAIL) &&
+        args->opts.require_smartcard) {
         sc_log(&args->log, LOG_NOTICE, "require_smartcard: no smart-card sign-in possible, refusing");
         return PAM_AUTH_ERR;
     }

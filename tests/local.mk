@@ -17,6 +17,10 @@ EXTRA_DIST += \
 	tests/integration/lib/pcscd.sh \
 	$(NULL)
 
+# Which certificate signs in: several cards, several certificates, no user name, hint (real KDC).
+TESTS += tests/integration/pam-choose.sh
+EXTRA_DIST += tests/integration/pam-choose.sh
+
 # PIN change through pam_chauthtok (all parts, real KDC).
 TESTS += tests/integration/pam-chauthtok.sh
 EXTRA_DIST += tests/integration/pam-chauthtok.sh

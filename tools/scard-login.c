@@ -156,6 +156,7 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "usage: scard-login [--confdir DIR] [--service NAME] [--pin-file FILE] [--chauthtok] USER\n"
+               "  USER \"\" starts PAM with no user name (the card or the modules decide).\n"
                "  Runs authenticate, acct_mgmt, setcred(ESTABLISH), open_session and close_session\n"
                "  of PAM service NAME (default scard-login; service files from DIR if given);\n"
                "  with --chauthtok, pam_chauthtok (change the PIN or password) instead.\n"
@@ -208,7 +209,8 @@ main(int argc, char **argv)
         usage(stderr);
         return EX_USAGE;
     }
+    const char *user = argv[optind][0] ? argv[optind] : NULL; /* "": no user name given */
     if (chauthtok)
-        return run_chauthtok(confdir, service, argv[optind], &cd);
-    return run(confdir, service, argv[optind], &cd);
+        return run_chauthtok(confdir, service, user, &cd);
+    return run(confdir, service, user, &cd);
 }

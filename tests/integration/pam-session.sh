@@ -21,7 +21,7 @@ chain_card alice alice rsa2048 >"$d/card-alice.log"
 chain_start_scardd
 SC_FAIL_LOGS+=("$d/scardd.log" "$KDC_DIR/kdc.log")
 
-PAM_SUCCESS=0 PAM_SERVICE_ERR=3 PAM_AUTH_ERR=7 PAM_AUTHINFO_UNAVAIL=9 PAM_IGNORE=25
+PAM_SUCCESS=0 PAM_SERVICE_ERR=3 PAM_AUTH_ERR=7 PAM_AUTHINFO_UNAVAIL=9 PAM_CRED_UNAVAIL=15 PAM_IGNORE=25
 out="$d/login.out"
 
 # login SERVICE USER [PINFILE]: the PAM status; output (with pam_scard's log lines when
@@ -145,10 +145,10 @@ fi
 
 # --- 3. require_smartcard and other users' sign-ins ------------------------------------------
 # bob signs in with a password while alice's card is in the reader: pam_scard must not ask for
-# a PIN and must let the stack go on (PAM_AUTHINFO_UNAVAIL or PAM_IGNORE). pam_permit stands in
+# a PIN and must let the stack go on (PAM_CRED_UNAVAIL or PAM_IGNORE). pam_permit stands in
 # for the password module after it, so the stack succeeds only if pam_scard stepped aside.
 cat >"$d/pam/other-user" <<CONF
-auth     [success=done authinfo_unavail=ignore ignore=ignore default=die] $PAM_SCARD config=$d/scard.conf
+auth     [success=done authinfo_unavail=ignore cred_unavail=ignore cred_insufficient=ignore ignore=ignore default=die] $PAM_SCARD config=$d/scard.conf
 auth     required  pam_permit.so
 account  required  pam_permit.so
 session  required  pam_permit.so
@@ -166,7 +166,7 @@ fi
 "$SCARD_VCARD" eject alice
 chain_service no-card ""
 rc=$(login no-card alice)
-expect_rc "no card: PAM_AUTHINFO_UNAVAIL (a password module may follow)" $PAM_AUTHINFO_UNAVAIL "$rc"
+expect_rc "no card: PAM_CRED_UNAVAIL (a password module may follow)" $PAM_CRED_UNAVAIL "$rc"
 chain_service no-card-req "require_smartcard=yes"
 rc=$(login no-card-req alice)
 expect_rc "no card with require_smartcard=yes: PAM_AUTH_ERR" $PAM_AUTH_ERR "$rc"

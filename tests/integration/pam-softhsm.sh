@@ -76,7 +76,7 @@ service real "$PAM_SCARD"
 printf 'auth required pam_deny.so\naccount required pam_deny.so\n' >"$d/pam/other"
 printf '123456\n' >"$d/pin"; printf '654321\n' >"$d/badpin"
 
-PAM_SUCCESS=0 PAM_SERVICE_ERR=3 PAM_AUTH_ERR=7 PAM_AUTHINFO_UNAVAIL=9 PAM_USER_UNKNOWN=10
+PAM_SUCCESS=0 PAM_SERVICE_ERR=3 PAM_AUTH_ERR=7 PAM_CRED_INSUFFICIENT=8 PAM_AUTHINFO_UNAVAIL=9 PAM_USER_UNKNOWN=10 PAM_CRED_UNAVAIL=15
 out="$d/login.out"
 login() { # SERVICE USER [PINFILE] → prints the PAM status
     local rc=0
@@ -114,17 +114,17 @@ expect_rc "right PIN works after wrong ones" $PAM_SUCCESS "$rc"
 # (the KDC's own answers, principal unknown and name mismatch, are covered in signin.sh)
 for u in bob carol; do
     rc=$(login hsm $u)
-    expect_rc "alice's certificate is not offered to $u" $PAM_AUTHINFO_UNAVAIL "$rc"
+    expect_rc "alice's certificate is not offered to $u" $PAM_CRED_UNAVAIL "$rc"
     expect_out "$u is told the card is not theirs" "is not for $u\\.$"
     if grep -q '^PIN for' "$out"; then sc_not_ok "$u is not asked for alice's PIN" "$out"; else sc_ok "$u is not asked for alice's PIN"; fi
 done
 
 # 4. no card, no token in that reader
 rc=$(READER_OVERRIDE= login hsm alice)
-expect_rc "no card" $PAM_AUTHINFO_UNAVAIL "$rc"
+expect_rc "no card" $PAM_CRED_UNAVAIL "$rc"
 expect_out "user is asked to insert the card" "^Insert your smart card"
 rc=$(READER_OVERRIDE="Some Other Reader 00 00" login hsm alice)
-expect_rc "no token for the reader" $PAM_AUTHINFO_UNAVAIL "$rc"
+expect_rc "no token for the reader" $PAM_CRED_INSUFFICIENT "$rc"
 
 # 5. configuration errors fail closed
 rc=$(login hsm-badarg alice)
@@ -144,7 +144,7 @@ expect_out "user is told the KDC cannot be reached" "Cannot reach the Kerberos s
 
 # 8. the real module, resource manager not running
 rc=$(SCARD_SOCKET="$d/no-such.sock" PCSCLITE_CSOCK_NAME="$d/no-such.sock" login real alice)
-expect_rc "real pam_scard without a resource manager" $PAM_AUTHINFO_UNAVAIL "$rc"
+expect_rc "real pam_scard without a resource manager" $PAM_CRED_UNAVAIL "$rc"
 expect_out "user is told the service is not running" "smart-card service is not running"
 
 # 9. the cwrap route: pamtester under pam_wrapper (KDC is up again)

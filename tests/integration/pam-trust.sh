@@ -21,7 +21,7 @@ chain_card alice alice rsa2048 >"$d/card-alice.log"
 chain_start_scardd
 SC_FAIL_LOGS+=("$d/scardd.log" "$KDC_DIR/kdc.log")
 
-PAM_SUCCESS=0 PAM_AUTH_ERR=7
+PAM_SUCCESS=0 PAM_PERM_DENIED=6 PAM_AUTH_ERR=7
 out="$d/login.out"
 # login SERVICE: alice's PAM status; output (with pam_syslog lines under pam_wrapper) in $out.
 login() {
@@ -50,7 +50,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/foreign.key" -out "$d/fore
     -subj "/CN=foreign CA" -addext basicConstraints=critical,CA:TRUE 2>/dev/null
 chain_service t-foreign "trust_anchors=$d/foreign.pem"
 rc=$(login t-foreign)
-expect_rc "foreign CA as the only anchor: refused" $PAM_AUTH_ERR "$rc"
+expect_rc "foreign CA as the only anchor: refused" $PAM_PERM_DENIED "$rc"
 expect_out "user is told the certificate is not trusted" "certificate is not trusted: .*issuer"
 no_out "no PIN is asked for an untrusted certificate" "PIN for"
 logged "refusal logged with subject, issuer and serial" "subject .*alice.* issuer .*scard test CA.* serial [0-9A-F]+ refused"
@@ -89,7 +89,7 @@ rc=$(login t-crl-good)
 expect_rc "CRL without alice's certificate: signs in" $PAM_SUCCESS "$rc"
 chain_service t-crl-revoked "trust_anchors=$KDC_CA_PEM revocation_check=crl crl_file=$d/crl-revoked.pem"
 rc=$(login t-crl-revoked)
-expect_rc "CRL listing alice's certificate: refused" $PAM_AUTH_ERR "$rc"
+expect_rc "CRL listing alice's certificate: refused" $PAM_PERM_DENIED "$rc"
 expect_out "user is told the certificate is revoked" "certificate has been revoked"
 no_out "no PIN is asked for a revoked certificate" "PIN for"
 chain_service t-crl-missing-soft "trust_anchors=$KDC_CA_PEM revocation_check=crl crl_file=$d/no-such-crl.pem"
@@ -98,7 +98,7 @@ expect_rc "CRL missing, revocation_fail=soft: signs in" $PAM_SUCCESS "$rc"
 logged "missing CRL is logged as a warning" "revocation status unknown"
 chain_service t-crl-missing-hard "trust_anchors=$KDC_CA_PEM revocation_check=crl crl_file=$d/no-such-crl.pem revocation_fail=hard"
 rc=$(login t-crl-missing-hard)
-expect_rc "CRL missing, revocation_fail=hard: refused" $PAM_AUTH_ERR "$rc"
+expect_rc "CRL missing, revocation_fail=hard: refused" $PAM_PERM_DENIED "$rc"
 
 # --- 3. OCSP ---------------------------------------------------------------------------------
 # ocsp_up INDEX: an OCSP responder on 127.0.0.1 only. OpenSSL 3.0's "openssl ocsp -port" takes
@@ -140,7 +140,7 @@ sc_stop "$OCSP_PID"
 ocsp_up "$ca/index-revoked.txt"
 chain_service t-ocsp "trust_anchors=$KDC_CA_PEM revocation_check=ocsp ocsp_responder=http://127.0.0.1:$OCSP_PORT/ ocsp_timeout=3"
 rc=$(login t-ocsp)
-expect_rc "OCSP says revoked: refused" $PAM_AUTH_ERR "$rc"
+expect_rc "OCSP says revoked: refused" $PAM_PERM_DENIED "$rc"
 expect_out "user is told the certificate is revoked (OCSP)" "certificate has been revoked"
 no_out "no PIN is asked when OCSP says revoked" "PIN for"
 sc_stop "$OCSP_PID"
@@ -152,7 +152,7 @@ expect_rc "OCSP responder down, revocation_fail=soft: signs in" $PAM_SUCCESS "$r
 logged "unreachable responder is logged as a warning" "revocation status unknown.*cannot be reached"
 chain_service t-ocsp-hard "trust_anchors=$KDC_CA_PEM revocation_check=ocsp ocsp_responder=http://127.0.0.1:$down/ ocsp_timeout=2 revocation_fail=hard"
 rc=$(login t-ocsp-hard)
-expect_rc "OCSP responder down, revocation_fail=hard: refused" $PAM_AUTH_ERR "$rc"
+expect_rc "OCSP responder down, revocation_fail=hard: refused" $PAM_PERM_DENIED "$rc"
 expect_out "user is told why (responder unreachable)" "not trusted: .*OCSP responder .*cannot be reached"
 
 sc_summary pam-trust

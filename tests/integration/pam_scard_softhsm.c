@@ -43,18 +43,20 @@ fake_wait_card(const struct pamsc_args *args, uint64_t wait_usec, struct pamsc_r
     return 0;
 }
 
-static const char *
-fake_name(const struct pamsc_reader *reader)
+static const char *const *
+fake_names(const struct pamsc_reader *reader, size_t *ret_n)
 {
-    return reader->name;
+    *ret_n = 1;
+    return (const char *const *)&reader->name;
 }
 
 static int
-fake_pin_tries_left(const struct pamsc_args *args, struct pamsc_reader *reader)
+fake_pin_tries_left(const struct pamsc_args *args, struct pamsc_reader *reader, const char *name)
 {
     const char *t = getenv("PAMSC_TEST_TRIES");
     (void)args;
     (void)reader;
+    (void)name;
     return t && *t ? atoi(t) : -EOPNOTSUPP; /* SoftHSM has no PIV retry counter */
 }
 
@@ -68,7 +70,7 @@ fake_close(struct pamsc_reader *reader)
 
 static const struct pamsc_reader_ops fake_reader_ops = {
     .wait_card = fake_wait_card,
-    .name = fake_name,
+    .names = fake_names,
     .pin_tries_left = fake_pin_tries_left,
     .close = fake_close,
 };

@@ -26,7 +26,7 @@ chain_card dave dave rsa2048 >"$SC_SCRATCH/card-dave.log"
 "$SCARD_VCARD" eject dave
 chain_start_scardd
 
-PAM_SUCCESS=0 PAM_AUTH_ERR=7 PAM_AUTHINFO_UNAVAIL=9 PAM_MAXTRIES=11
+PAM_SUCCESS=0 PAM_AUTH_ERR=7 PAM_AUTHINFO_UNAVAIL=9 PAM_MAXTRIES=11 PAM_CRED_UNAVAIL=15
 out="$SC_SCRATCH/login.out"
 login() { local rc=0; chain_login "$@" || rc=$?; echo "$rc"; }   # → the PAM status; output in $out
 
@@ -75,7 +75,7 @@ expect_out "user is told the card is blocked" "blocked"
 "$SCARD_VCARD" eject bob
 start=$(date +%s)
 rc=$(login alice)
-expect_rc "no card within card_wait_timeout" $PAM_AUTHINFO_UNAVAIL "$rc"
+expect_rc "no card within card_wait_timeout" $PAM_CRED_UNAVAIL "$rc"
 expect_out "user is asked to insert the card" "insert"
 insert_later() { sleep 1; "$SCARD_VCARD" insert alice; }
 sc_spawn "$SC_SCRATCH/insert.log" insert_later
@@ -92,7 +92,7 @@ rc=$(login dave)
 expect_rc "principal unknown to the KDC" 10 "$rc"
 expect_out "dave is told the account is unknown" "not known to the Kerberos realm"
 rc=$(login alice)
-expect_rc "dave's card is not offered to alice" $PAM_AUTHINFO_UNAVAIL "$rc"
+expect_rc "dave's card is not offered to alice" $PAM_CRED_UNAVAIL "$rc"
 expect_out "alice is told the card is not hers" "is not for alice"
 "$SCARD_VCARD" eject dave
 "$SCARD_VCARD" insert alice

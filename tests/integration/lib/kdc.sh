@@ -117,11 +117,12 @@ kdc_add_principal() {
         >>"$KDC_DIR/kadmin.log" 2>&1
 }
 
-# kdc_issue_client_cert CSR PRINCIPAL OUT_PEM: sign a client CSR with the test CA, adding the
-# id-pkinit-san for PRINCIPAL (name part; realm = KDC_REALM) and the PKINIT client EKUs.
+# kdc_issue_client_cert CSR PRINCIPAL OUT_PEM [DAYS]: sign a client CSR with the test CA, adding
+# the id-pkinit-san for PRINCIPAL (name part; realm = KDC_REALM) and the PKINIT client EKUs;
+# valid for DAYS (default 7).
 kdc_issue_client_cert() {
     KDC_CLIENT="$2" openssl x509 -req -in "$1" -CA "$KDC_CA_PEM" -CAkey "$KDC_DIR/ca.key" \
-        -CAcreateserial -days 7 -out "$3" -extfile "$KDC_DIR/openssl.cnf" \
+        -CAcreateserial -days "${4:-7}" -out "$3" -extfile "$KDC_DIR/openssl.cnf" \
         -extensions client_ext 2>/dev/null
 }
 
