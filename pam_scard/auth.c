@@ -8,6 +8,7 @@
  * PIN from a KDC refusal. The card is logged out again, and the TGT kept in the PAM handle.
  * With no user name given and a card present, the card decides who signs in.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +40,10 @@ struct unlocked {
     char *reader;    /* reader of the card */
     char *user;      /* local account signing in */
     char *client;    /* principal asked for: the certificate's, else the user name */
-    char *pin;       /* secret */
+    char *pin;       /* secret, when checked here before PKINIT */
     int tries;       /* PIN tries left before PKINIT (PKINIT checks the PIN); <0: checked here */
+    const struct pamsc_args *args;
+    char prompt[320]; /* "PIN for <card> (<reader>): " */
 };
 
 static void
@@ -82,24 +85,39 @@ tell_card_missing(const struct pamsc_args *args, int r)
         pamsc_error(args, "The smart-card reader cannot be used.");
 }
 
+/* The PIN prompt; -EACCES for an empty answer (the user is told), as a wrong PIN. */
 static int
-verify_pin(const struct pamsc_args *args, const struct pamsc_reader_ops *rops, struct pamsc_reader *reader,
-           struct pamsc_token *token, size_t i, struct unlocked *u)
+ask_pin(void *userdata, char **ret_pin)
+{
+    struct unlocked *u = userdata;
+    int r = pamsc_prompt_secret(u->args, u->prompt, ret_pin);
+
+    if (r == -ENODATA) {
+        pamsc_error(u->args, "No PIN entered.");
+        return -EACCES;
+    }
+    return r;
+}
+
+/* Before PKINIT: a blocked card is refused. When the card can tell its counter, PKINIT's
+ * C_Login is the PIN check and the PIN is asked when PKINIT needs it (as kinit does, so the
+ * user waits only for that check and the KDC); otherwise it is asked and checked here. */
+static int
+prepare_pin(const struct pamsc_args *args, const struct pamsc_reader_ops *rops, struct pamsc_reader *reader,
+            struct pamsc_token *token, size_t i, struct unlocked *u)
 {
     const struct pamsc_token_cert *tc = pamsc_token_get(token, i);
-    char prompt[320];
     int r;
 
     if (tc->pin_locked || u->tries == 0)
         return pamsc_tell_wrong_pin(args, 0);
-    snprintf(prompt, sizeof(prompt), "PIN for %s (%s): ", tc->label, tc->reader);
-    r = pamsc_prompt_secret(args, prompt, &u->pin);
-    if (r == -ENODATA) {
-        pamsc_error(args, "No PIN entered.");
-        return -EACCES;
-    }
-    if (r < 0 || u->tries > 0)
-        return r; /* PKINIT's C_Login checks the PIN */
+    u->args = args;
+    snprintf(u->prompt, sizeof(u->prompt), "PIN for %s (%s): ", tc->label, tc->reader);
+    if (u->tries > 0)
+        return 0;
+    r = ask_pin(u, &u->pin);
+    if (r < 0)
+        return r;
     r = pamsc_token_login(args, token, i, u->pin);
     if (r == -EACCES || r == -EKEYREVOKED)
         return pamsc_tell_wrong_pin(args, r == -EKEYREVOKED ? 0 : rops->pin_tries_left(args, reader, tc->reader));
@@ -220,7 +238,7 @@ unlock_card(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
     if (r == 0) {
         /* one PIN check (PKINIT's) when the card can tell its counter and be logged out */
         u->tries = rops->logout ? pin_tries_before(args, rops, reader, u->reader) : -EOPNOTSUPP;
-        r = verify_pin(args, rops, reader, token, choice.index, u);
+        r = prepare_pin(args, rops, reader, token, choice.index, u);
     }
 out:
     pamsc_choice_clear(&choice);
@@ -311,9 +329,14 @@ pamsc_authenticate(const struct pamsc_args *args, const struct pamsc_reader_ops 
     struct pamsc_tgt *tgt = NULL;
     struct unlocked u = {.tries = -1};
     const char *user = NULL;
+    void *module;
     int r;
 
     (void)pam_set_data(args->pamh, PAMSC_DATA_TGT, NULL, NULL); /* forget an earlier success */
+    /* One reference to the PKCS#11 module from before libp11 loads it until after PKINIT has
+     * unloaded it again: libkrb5 then finds the module mapped and relocated instead of loading
+     * it a second time (both still C_Initialize and C_Finalize it themselves). */
+    module = dlopen(args->opts.pkcs11_module, RTLD_NOW | RTLD_LOCAL);
     r = find_card(args, rops, &user, &reader);
     if (r < 0) {
         if (r == -EBADMSG || r == -ENOMEM)
@@ -332,11 +355,17 @@ pamsc_authenticate(const struct pamsc_args *args, const struct pamsc_reader_ops 
         }
         sc_log(&args->log, LOG_NOTICE, "no user name given: the card in '%s' signs in %s", u.reader, u.user);
     }
-    r = pamsc_pkinit_get_tgt(args, u.client, u.identity, u.pin, &tgt);
+    struct pamsc_pin_request req = {.pin = u.pin};
+    if (u.tries > 0)
+        req = (struct pamsc_pin_request){.ask = ask_pin, .userdata = &u};
+    r = pamsc_pkinit_get_tgt(args, u.client, u.identity, &req, &tgt);
     sc_secret_free(TAKE_PTR(u.pin));
     if (r == -ETIMEDOUT)
         r = -EHOSTUNREACH; /* one outcome: the KDC cannot be reached */
-    if (u.tries > 0)
+    if (r == -ECANCELED) {
+        r = req.ask_error; /* no PIN given; the user was told */
+        (void)rops->logout(args, reader, u.reader);
+    } else if (u.tries > 0)
         r = finish_pkinit(args, rops, reader, u.reader, u.tries, r);
     else if (r < 0)
         tell_pkinit_failed(args, r);
@@ -351,6 +380,8 @@ pamsc_authenticate(const struct pamsc_args *args, const struct pamsc_reader_ops 
 out:
     unlocked_clear(&u);
     rops->close(reader);
+    if (module)
+        dlclose(module);
     ERR_clear_error();
     return r;
 }

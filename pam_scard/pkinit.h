@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,24 +33,42 @@ struct pamsc_tgt {
 int pamsc_pkinit_identity(const char *module, unsigned long slot_id, const uint8_t *cert_id,
                           size_t id_len, char **ret_identity);
 
+/*
+ * Where PKINIT's PIN comes from: given in advance (@pin set), or asked when libkrb5's
+ * "pkinit" responder question arrives (@ask), i.e. after the KDC asked for pre-authentication
+ * and the PKCS#11 module found the certificate, as kinit asks it. The PIN is asked once per
+ * request; later questions get the same answer.
+ */
+struct pamsc_pin_request {
+    int (*ask)(void *userdata, char **ret_pin); /* 0 with a PIN (sc_secret_free()) or -errno */
+    void *userdata;
+    char *pin;     /* the PIN; set by ask() (then owned and wiped here) or by the caller */
+    bool asked;    /* ask() was called */
+    int ask_error; /* what ask() returned when it failed, else 0 */
+};
+
 /**
  * Get a TGT for @p user by PKINIT, then check it against the host keytab as the
  * verify_ticket option says (krb5_verify_init_creds with the keytab option or libkrb5's
  * default keytab; "require" sets ap_req_nofail, "if_keytab" accepts a missing keytab or one
  * without a host/ key, "no" skips).
- * @param[in]  user          PAM user, parsed with krb5_parse_name (default realm of krb5.conf;
- *                           KRB5_CONFIG is honoured as libkrb5 does, i.e. not when setuid)
+ * @param[in]  user          principal or PAM user, parsed with krb5_parse_name (default realm
+ *                           of krb5.conf; KRB5_CONFIG is honoured as libkrb5 does, i.e. not
+ *                           when setuid)
  * @param[in]  identity      X509_user_identity from pamsc_pkinit_identity()
- * @param[in]  pin           user PIN, handed to libkrb5's pkinit responder question only
+ * @param[in,out] pin        where the PIN comes from; handed to libkrb5's pkinit responder
+ *                           question only. A PIN asked here is wiped and freed before return.
  * @param[out] ret_tgt       new TGT, free with pamsc_tgt_free(); untouched on failure
  * @return 0; -EHOSTUNREACH/-ETIMEDOUT KDC unreachable; -ENOENT principal unknown to the KDC;
  *         -EACCES pre-authentication refused, or the TGT failed verify_ticket (a KDC that
  *         does not know the host key); -EINVAL malformed name or configuration (also an
- *         unknown verify_ticket word, or a keytab name libkrb5 cannot resolve);
- *         -ENOMEM; -EIO (all logged with libkrb5's message)
+ *         unknown verify_ticket word, or a keytab name libkrb5 cannot resolve); -ECANCELED
+ *         ask() failed (its error in pin->ask_error); -ENOMEM; -EIO (all logged with
+ *         libkrb5's message)
+ * Source: RFC 4556; MIT krb5 krb5_init_creds_*(3), krb5_responder_pkinit_*(3).
  */
 int pamsc_pkinit_get_tgt(const struct pamsc_args *args, const char *user, const char *identity,
-                         const char *pin, struct pamsc_tgt **ret_tgt);
+                         struct pamsc_pin_request *pin, struct pamsc_tgt **ret_tgt);
 
 /** Destroy the MEMORY ccache and free @p tgt (NULL allowed). */
 void pamsc_tgt_free(struct pamsc_tgt *tgt);

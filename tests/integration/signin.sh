@@ -104,6 +104,16 @@ expect_rc "KDC unreachable" $PAM_AUTHINFO_UNAVAIL "$rc"
 expect_out "user is told the KDC cannot be reached" "(KDC|Kerberos|realm).*(reach|contact|unavailable)|(reach|contact).*(KDC|Kerberos)"
 kdc_start
 
+# 6b. no PIN (the conversation gives none, as a cancelled dialog): refused without using a try
+: >"$SC_SCRATCH/nopin"   # an empty PIN file: scard-login answers nothing
+pin_tries() { "$SCARD_VCARD" list | awk -v c="$1" '$1 == c { split($4, t, "/"); print t[1] }'; }
+before=$(pin_tries alice)
+rc=$(login alice "$SC_SCRATCH/nopin")
+expect_rc "no PIN: PAM_CONV_ERR" 19 "$rc"
+after=$(pin_tries alice)
+[ -n "$before" ] && [ "$before" = "$after" ] && sc_ok "no PIN uses no try ($before left)" ||
+    sc_not_ok "no PIN uses no try (before '$before', after '$after')" "$out"
+
 # 7. an ECC P-256 card: MIT krb5 signs PKINIT requests with PKCS#11 EC keys only from 1.22
 "$SCARD_VCARD" eject alice
 "$SCARD_VCARD" insert carol
