@@ -73,6 +73,17 @@ tests_unit_test_vcard_store_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CRYPTO_CFLA
 tests_unit_test_vcard_store_LDADD = resmgr/vcard/libvcard.la $(CMOCKA_LIBS) $(CRYPTO_LIBS)
 TESTS += tests/integration/vcard-pcscd.sh
 EXTRA_DIST += tests/integration/vcard-pcscd.sh
+# The simulated PIN pad (PC/SC Part 10): structures and formats (cmocka); OpenSC with
+# enable_pinpad logging in through it under scardd, and MIT kinit with PKINIT (integration).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-pinpad
+TESTS += tests/unit/test-pinpad
+endif
+tests_unit_test_pinpad_SOURCES = tests/unit/test-pinpad.c resmgr/vcard/pinpad.c resmgr/vcard/pinpad.h
+tests_unit_test_pinpad_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(PCSC_CFLAGS)
+tests_unit_test_pinpad_LDADD = $(CMOCKA_LIBS)
+TESTS += tests/integration/vcard-pinpad.sh
+EXTRA_DIST += tests/integration/vcard-pinpad.sh
 # yubico-piv-tool provisions a virtual card (management key, GENERATE, PUT DATA) under pcscd.
 TESTS += tests/integration/vcard-yubico.sh
 EXTRA_DIST += tests/integration/vcard-yubico.sh

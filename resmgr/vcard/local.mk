@@ -19,7 +19,7 @@ resmgr_vcard_libvcard_la_LIBADD = common/libsccommon.la $(CRYPTO_LIBS) $(INIH_LI
 
 # The reader driver: one reader.conf entry per card, DEVICENAME = the card's directory.
 pkglib_LTLIBRARIES += resmgr/vcard/libifd-scard-vcard.la
-resmgr_vcard_libifd_scard_vcard_la_SOURCES = resmgr/vcard/ifd.c
+resmgr_vcard_libifd_scard_vcard_la_SOURCES = resmgr/vcard/ifd.c resmgr/vcard/pinpad.c resmgr/vcard/pinpad.h
 resmgr_vcard_libifd_scard_vcard_la_CFLAGS = $(AM_CFLAGS) $(PCSC_CFLAGS) $(CRYPTO_CFLAGS) $(PTHREAD_CFLAGS)
 resmgr_vcard_libifd_scard_vcard_la_LIBADD = resmgr/vcard/libvcard.la $(CRYPTO_LIBS) $(PTHREAD_LIBS)
 resmgr_vcard_libifd_scard_vcard_la_LDFLAGS = -module -avoid-version -shared -no-undefined \

@@ -47,6 +47,7 @@ enum {
     OPT_MGMT_ALG = 1 << 12,
     OPT_NEW_FILE = 1 << 13,
     OPT_RANDOM = 1 << 14,
+    OPT_PINPAD = 1 << 15,
 };
 
 DEFINE_CLEANUP_FUNC(X509 *, X509_free)
@@ -79,8 +80,10 @@ usage(FILE *f)
             "                      put the card into its virtual reader / take it out\n"
             "  list                cards with algorithm, state, tries left and certificates\n"
             "  destroy NAME        overwrite the card's keys and delete it\n"
-            "  reader-conf NAME [--friendly-name X] [--libpath PATH]\n"
-            "                      print the pcscd reader.conf entry for the card\n\n"
+            "  reader-conf NAME [--friendly-name X] [--libpath PATH] [--pinpad FILE]\n"
+            "                      print the pcscd reader.conf entry for the card; --pinpad makes\n"
+            "                      the reader a simulated PIN pad (TEST DEVICE) whose \"typed\" PIN\n"
+            "                      is FILE's content at each verification (no file: nothing typed)\n\n"
             "The store is --store DIR, else $SCARD_VCARD_STORE, else [vcard] store in the\n"
             "configuration file ($SCARD_CONF), else " VC_STORE_DEFAULT ".\n");
 }
@@ -324,10 +327,30 @@ conf_token_ok(const char *s, bool quoted)
     return true;
 }
 
+/* --pinpad FILE as an absolute path; FILE itself need not exist yet (then nothing is "typed"). */
+static int
+pinpad_path(const char *file, char **ret_abs)
+{
+    _cleanup_free_ char *cwd = NULL;
+
+    if (file[0] == '/') {
+        *ret_abs = strdup(file);
+        return *ret_abs ? 0 : -ENOMEM;
+    }
+    cwd = getcwd(NULL, 0);
+    if (!cwd)
+        return -errno;
+    return asprintf(ret_abs, "%s/%s", cwd, file) < 0 ? -ENOMEM : 0;
+}
+
+/*
+ * Print the reader.conf entry of a card: DEVICENAME is the card directory, followed by
+ * ":pinpad:FILE" with --pinpad (a simulated PIN-pad reader, see ifd.c and README "Virtual cards").
+ */
 static int
 cmd_reader_conf(const struct args *a)
 {
-    _cleanup_free_ char *dir = NULL, *abs = NULL, *friendly = NULL;
+    _cleanup_free_ char *dir = NULL, *abs = NULL, *friendly = NULL, *pad = NULL;
     const char *libpath = a->libpath ? a->libpath : VC_DRIVER_PATH;
     int r = vc_store_card_dir(a->root, a->name, &dir);
 
@@ -338,22 +361,34 @@ cmd_reader_conf(const struct args *a)
     abs = realpath(dir, NULL);
     if (!abs)
         return log_error_errno(-errno, "cannot resolve %s", dir);
+    if (a->pinpad) {
+        r = pinpad_path(a->pinpad, &pad);
+        if (r < 0)
+            return log_error_errno(r, "cannot make %s an absolute path", a->pinpad);
+        if (!conf_token_ok(pad, false))
+            return fail(-EINVAL, "reader.conf cannot express the PIN-pad file %s (needs a path without "
+                                 "spaces, '\"' or '#')", pad);
+    }
     if (a->friendly)
         friendly = strdup(a->friendly);
-    else if (asprintf(&friendly, "scard virtual card %s", a->name) < 0)
+    else if (asprintf(&friendly, "scard virtual card %s%s", a->name, pad ? " (simulated PIN pad)" : "") < 0)
         friendly = NULL;
     if (!friendly)
         return fail(-ENOMEM, "out of memory");
     if (!conf_token_ok(friendly, true) || !*friendly)
         return fail(-EINVAL, "the friendly name must be non-empty, without '\"', '#' or newlines");
-    if (!conf_token_ok(abs, false) || !conf_token_ok(libpath, false) || libpath[0] != '/')
+    if (!conf_token_ok(abs, false) || strstr(abs, ":pinpad:") || !conf_token_ok(libpath, false) ||
+        libpath[0] != '/')
         return fail(-EINVAL, "reader.conf cannot express %s or %s (needs absolute paths without "
                                         "spaces, '\"' or '#')", abs, libpath);
-    printf("# scard virtual PIV card '%s'\n"
-           "FRIENDLYNAME \"%s\"\n"
-           "DEVICENAME   %s\n"
+    printf("# scard virtual PIV card '%s'\n", a->name);
+    if (pad)
+        printf("# TEST DEVICE: a simulated PIN-pad reader. The PIN \"typed on its pad\" is the content of\n"
+               "# %s, read at each verification; never use it for a real PIN.\n", pad);
+    printf("FRIENDLYNAME \"%s\"\n"
+           "DEVICENAME   %s%s%s\n"
            "LIBPATH      %s\n",
-           a->name, friendly, abs, libpath);
+           friendly, abs, pad ? ":pinpad:" : "", pad ? pad : "", libpath);
     return 0;
 }
 
@@ -379,7 +414,7 @@ static const struct command {
     {"eject", true, 0, 0, cmd_eject},
     {"list", false, 0, 0, cmd_list},
     {"destroy", true, 0, 0, cmd_destroy},
-    {"reader-conf", true, OPT_FRIENDLY | OPT_LIBPATH, 0, cmd_reader_conf},
+    {"reader-conf", true, OPT_FRIENDLY | OPT_LIBPATH | OPT_PINPAD, 0, cmd_reader_conf},
 };
 
 static int
@@ -393,7 +428,7 @@ parse_args(int argc, char **argv, struct args *a, const struct command **ret_cmd
         {"friendly-name", required_argument, NULL, 'f'}, {"libpath", required_argument, NULL, 'l'},
         {"mgmt-key-file", required_argument, NULL, 'm'}, {"new-mgmt-key-file", required_argument, NULL, 'M'},
         {"mgmt-alg", required_argument, NULL, 'A'},  {"new-file", required_argument, NULL, 'n'},
-        {"random", no_argument, NULL, 'r'},
+        {"random", no_argument, NULL, 'r'},          {"pinpad", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
     };
     struct {
@@ -406,7 +441,7 @@ parse_args(int argc, char **argv, struct args *a, const struct command **ret_cmd
         {'o', OPT_OUT, &a->out},      {'c', OPT_CERT, &a->cert},       {'f', OPT_FRIENDLY, &a->friendly},
         {'l', OPT_LIBPATH, &a->libpath},   {'m', OPT_MGMT_FILE, &a->mgmt_file},
         {'M', OPT_NEW_MGMT_FILE, &a->new_mgmt_file}, {'A', OPT_MGMT_ALG, &a->mgmt_alg},
-        {'n', OPT_NEW_FILE, &a->new_pin_file},
+        {'n', OPT_NEW_FILE, &a->new_pin_file}, {'P', OPT_PINPAD, &a->pinpad},
     };
     int c;
 

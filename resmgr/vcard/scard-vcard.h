@@ -19,7 +19,7 @@
 struct args {
     unsigned seen;
     const char *store, *alg, *pin_file, *puk_file, *slot, *subject, *out, *cert, *friendly, *libpath;
-    const char *mgmt_file, *new_mgmt_file, *key, *mgmt_alg, *new_pin_file;
+    const char *mgmt_file, *new_mgmt_file, *key, *mgmt_alg, *new_pin_file, *pinpad;
     bool random;
     const char *name;
     const char *root; /* resolved store root */

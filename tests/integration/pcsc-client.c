@@ -4,6 +4,7 @@
  * sub-command exercises one area of the API against a running scardd and the test IFD
  * handler; it prints what it saw and exits 0 only when every check held.
  */
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -379,6 +380,82 @@ cmd_direct(const char *reader)
     return failures ? 1 : 0;
 }
 
+/* A PIN_VERIFY_STRUCTURE for PIV (as OpenSC 0.23 builds it) around the template @p apdu. */
+static DWORD
+pin_verify_block(BYTE *buf, const BYTE *apdu, DWORD apdu_len)
+{
+    PIN_VERIFY_STRUCTURE h = {.bTimerOut = 30, .bTimerOut2 = 30, .bmFormatString = 0x82,
+                              .bmPINBlockString = 0x08, .wPINMaxExtraDigit = 0x0408,
+                              .bEntryValidationCondition = 0x02, .ulDataLength = apdu_len};
+
+    memcpy(buf, &h, sizeof(h));
+    memcpy(buf + sizeof(h), apdu, apdu_len);
+    return (DWORD)sizeof(h) + apdu_len;
+}
+
+/*
+ * The vcard driver's simulated PIN pad through scardd (vcard-pinpad.sh). "pinpad READER yes":
+ * GET_FEATURE_REQUEST lists VERIFY_PIN_DIRECT, IFD_PIN_PROPERTIES and GET_TLV_PROPERTIES;
+ * malformed PIN_VERIFY_STRUCTUREs are refused with an error, a non-VERIFY template with 6B 80,
+ * a too small answer buffer before the pad is read, and the driver answers afterwards; a
+ * well-formed request is answered with a status word, printed as "verify SW xxxx".
+ * "pinpad READER no": the reader has no control codes at all.
+ */
+static int
+cmd_pinpad(const char *reader, bool want_pad)
+{
+    SCARDCONTEXT ctx = context();
+    SCARDHANDLE h;
+    DWORD proto = 0, n = 0, len, verify = 0, props = 0;
+    BYTE buf[300], in[300];
+    static const BYTE verify_apdu[] = {0x00, 0x20, 0x00, 0x80, 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    static const BYTE put_data[] = {0x00, 0xdb, 0x3f, 0xff, 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    LONG rv;
+
+    expect(SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1, &h, &proto), SCARD_S_SUCCESS,
+           "Connect(SHARED)");
+    rv = SCardControl(h, CM_IOCTL_GET_FEATURE_REQUEST, NULL, 0, buf, sizeof(buf), &n);
+    if (!want_pad) {
+        expect(rv, SCARD_E_UNSUPPORTED_FEATURE, "no GET_FEATURE_REQUEST without a PIN pad");
+        goto out;
+    }
+    expect(rv, SCARD_S_SUCCESS, "GET_FEATURE_REQUEST");
+    check(rv != SCARD_S_SUCCESS || n % sizeof(PCSC_TLV_STRUCTURE) == 0, "feature TLVs are 6 bytes each");
+    for (DWORD i = 0; rv == SCARD_S_SUCCESS && i + sizeof(PCSC_TLV_STRUCTURE) <= n; i += sizeof(PCSC_TLV_STRUCTURE)) {
+        PCSC_TLV_STRUCTURE t;
+        memcpy(&t, buf + i, sizeof(t));
+        printf("feature %02X control code 0x%08X\n", t.tag, ntohl(t.value));
+        if (t.tag == FEATURE_VERIFY_PIN_DIRECT)
+            verify = ntohl(t.value);
+        if (t.tag == FEATURE_IFD_PIN_PROPERTIES)
+            props = ntohl(t.value);
+    }
+    check(verify != 0 && props != 0, "VERIFY_PIN_DIRECT and IFD_PIN_PROPERTIES offered");
+    expect(SCardControl(h, props, NULL, 0, buf, sizeof(buf), &n), SCARD_S_SUCCESS, "IFD_PIN_PROPERTIES");
+    check(n == sizeof(PIN_PROPERTIES_STRUCTURE) && buf[0] == 0 && buf[1] == 0, "PIN properties: no display");
+
+    len = pin_verify_block(in, verify_apdu, sizeof(verify_apdu));
+    check(SCardControl(h, verify, in, 10, buf, sizeof(buf), &n) != SCARD_S_SUCCESS, "truncated structure refused");
+    check(SCardControl(h, verify, in, len - 1, buf, sizeof(buf), &n) != SCARD_S_SUCCESS,
+          "ulDataLength beyond the input refused");
+    expect(SCardControl(h, verify, in, len, buf, 1, &n), SCARD_E_INSUFFICIENT_BUFFER, "1-byte answer buffer");
+    len = pin_verify_block(in, put_data, sizeof(put_data));
+    expect(SCardControl(h, verify, in, len, buf, sizeof(buf), &n), SCARD_S_SUCCESS, "PUT DATA template");
+    check(n == 2 && buf[0] == 0x6b && buf[1] == 0x80, "the PIN goes into no PUT DATA: 6B 80");
+    expect(SCardControl(h, CM_IOCTL_GET_FEATURE_REQUEST, NULL, 0, buf, sizeof(buf), &n), SCARD_S_SUCCESS,
+           "driver still answers");
+
+    len = pin_verify_block(in, verify_apdu, sizeof(verify_apdu));
+    rv = SCardControl(h, verify, in, len, buf, sizeof(buf), &n);
+    expect(rv, SCARD_S_SUCCESS, "VERIFY_PIN_DIRECT");
+    if (rv == SCARD_S_SUCCESS && n == 2)
+        printf("verify SW %02X%02X\n", buf[0], buf[1]);
+out:
+    SCardDisconnect(h, SCARD_RESET_CARD);
+    SCardReleaseContext(ctx);
+    return failures ? 1 : 0;
+}
+
 /* Handle b sees every reset (RESET, UNPOWER, EJECT) by handle a and recovers by Reconnect. */
 static int
 cmd_reset_seen(const char *reader)
@@ -636,6 +713,8 @@ main(int argc, char **argv)
         return cmd_removed(argv[2], argv[3]);
     if (strcmp(c, "sharing") == 0 && argc == 3)
         return cmd_sharing(argv[2]);
+    if (strcmp(c, "pinpad") == 0 && argc == 4)
+        return cmd_pinpad(argv[2], strcmp(argv[3], "yes") == 0);
     if (strcmp(c, "direct") == 0 && argc == 3)
         return cmd_direct(argv[2]);
     if (strcmp(c, "reset-seen") == 0 && argc == 3)
@@ -668,6 +747,6 @@ main(int argc, char **argv)
                     " | hold READER MS LABEL | tracking READER | exclusive READER"
                     " | removed READER FILE | noservice | sharing|direct|reset-seen READER"
                     " | idle READER MS | wait-begin READER LABEL | contexts N"
-                    " | handles READER N | refused\n");
+                    " | handles READER N | refused | pinpad READER yes|no\n");
     return 2;
 }

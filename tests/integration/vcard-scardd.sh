@@ -26,25 +26,7 @@ W=$SC_SCRATCH
 SC_FAIL_LOGS=("$W/scardd.log")
 SC_DETAIL_LINES=30
 PIN=123456 PUK=12345678 BAD=111111
-mkdir -p "$W/readers.d" "$W/run"
-cat >"$W/scard.conf" <<CONF
-[resmgr]
-socket = $W/run/scardd.sock
-readers_dir = $W/readers.d
-[vcard]
-store = $W/vcards
-CONF
-cat >"$W/opensc.conf" <<CONF
-app default {
-    reader_driver pcsc {
-        provider_library = $LIBSCARD;
-    }
-    card_drivers = PIV-II;
-    framework pkcs15 { use_file_caching = no; }
-}
-CONF
-export HOME=$W SCARD_CONF=$W/scard.conf SCARD_SOCKET=$W/run/scardd.sock OPENSC_CONF=$W/opensc.conf
-export SCARD_VCARD_STORE=$W/vcards
+chain_vcard_conf
 vc() { "$SCARD_VCARD" "$@"; }
 p11() { pkcs11-tool --module "$OPENSC_PKCS11" "$@"; }
 
@@ -123,16 +105,7 @@ expect_tries() {
         >"status-$1.txt" 2>&1
     sc_expect_grep "VERIFY status query through scardd answers 63 C$1" "SW1=0x63, SW2=0xC$1" "status-$1.txt"
 }
-# expect_list WANT NAME: `scard-vcard list` shows PIN tries WANT ("4/5") for the RSA card.
-expect_list() {
-    vc list >list.txt 2>&1
-    if awk -v want="$1" '$1 == "rsa" { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+\/[0-9]+$/) { print $i; exit } }' \
-        list.txt | grep -qx "$1"; then
-        sc_ok "$2"
-    else
-        sc_not_ok "$2" list.txt
-    fi
-}
+expect_list() { chain_expect_tries rsa "$@"; }   # WANT NAME: PIN tries of the RSA card
 p11 --slot "$RSA_SLOT" -l --pin "$BAD" -O >wrong1.txt 2>&1
 sc_expect_grep "a wrong PIN is refused with CKR_PIN_INCORRECT" CKR_PIN_INCORRECT wrong1.txt
 expect_list 4/5 "scard-vcard list shows 4/5 PIN tries"

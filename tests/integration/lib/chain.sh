@@ -91,6 +91,48 @@ CONF
     export SCARD_VCARD_STORE="$d/vcards"
 }
 
+# chain_vcard_conf [OPTION...]: for tests of the virtual card alone (no KDC, no PAM): scard.conf
+# (scratch socket, readers.d, card store) and opensc.conf (PIV-II through libscard, no file cache,
+# debug output to opensc-debug.log when OPENSC_DEBUG asks, each OPTION such as
+# "enable_pinpad = true" added to reader_driver pcsc) in the scratch directory, and the
+# environment pointing at them, HOME included.
+chain_vcard_conf() {
+    local d="$SC_SCRATCH" opt extra=""
+    for opt in "$@"; do extra+="        $opt;"$'\n'; done
+    mkdir -p "$d/readers.d" "$d/run"
+    cat >"$d/scard.conf" <<CONF
+[resmgr]
+socket = $d/run/scardd.sock
+readers_dir = $d/readers.d
+[vcard]
+store = $d/vcards
+CONF
+    cat >"$d/opensc.conf" <<CONF
+app default {
+    debug_file = $d/opensc-debug.log;
+    reader_driver pcsc {
+        provider_library = $LIBSCARD;
+$extra    }
+    card_drivers = PIV-II;
+    framework pkcs15 { use_file_caching = no; }
+}
+CONF
+    export HOME=$d SCARD_CONF=$d/scard.conf SCARD_SOCKET=$d/run/scardd.sock OPENSC_CONF=$d/opensc.conf
+    export SCARD_VCARD_STORE=$d/vcards
+}
+
+# chain_expect_tries CARD WANT NAME: a check that `scard-vcard list` shows PIN tries WANT
+# ("4/5") for CARD; the listing is kept in $SC_SCRATCH/list.txt.
+chain_expect_tries() {
+    "$SCARD_VCARD" list >"$SC_SCRATCH/list.txt" 2>&1
+    if awk -v card="$1" '$1 == card { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+\/[0-9]+$/) { print $i; exit } }' \
+        "$SC_SCRATCH/list.txt" | grep -qx "$2"; then
+        sc_ok "$3"
+    else
+        sc_not_ok "$3" "$SC_SCRATCH/list.txt"
+    fi
+}
+
 # chain_start_scardd: start the resource manager on the scratch socket and wait for it.
 chain_start_scardd() {
     sc_spawn "$SC_SCRATCH/scardd.log" "$SCARDD" --foreground --config "$SC_SCRATCH/scard.conf" ${CHAIN_SCARDD_ARGS:-}
