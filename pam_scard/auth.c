@@ -10,6 +10,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,7 @@ struct unlocked {
     char *client;    /* principal asked for: the certificate's, else the user name */
     char *pin;       /* secret, when checked here before PKINIT */
     int tries;       /* PIN tries left before PKINIT (PKINIT checks the PIN); <0: checked here */
+    bool pinpad;     /* protected authentication path: the PIN is entered on the reader */
     const struct pamsc_args *args;
     char prompt[320]; /* "PIN for <card> (<reader>): " */
 };
@@ -101,7 +103,9 @@ ask_pin(void *userdata, char **ret_pin)
 
 /* Before PKINIT: a blocked card is refused. When the card can tell its counter, PKINIT's
  * C_Login is the PIN check and the PIN is asked when PKINIT needs it (as kinit does, so the
- * user waits only for that check and the KDC); otherwise it is asked and checked here. */
+ * user waits only for that check and the KDC); otherwise it is asked and checked here. A
+ * reader with a PIN pad (CKF_PROTECTED_AUTHENTICATION_PATH) gets no prompt: C_Login without a
+ * PIN makes the reader ask (PKCS#11 v2.40 §5.6; MIT PKINIT does so for such tokens). */
 static int
 prepare_pin(const struct pamsc_args *args, const struct pamsc_reader_ops *rops, struct pamsc_reader *reader,
             struct pamsc_token *token, size_t i, struct unlocked *u)
@@ -112,11 +116,13 @@ prepare_pin(const struct pamsc_args *args, const struct pamsc_reader_ops *rops, 
     if (tc->pin_locked || u->tries == 0)
         return pamsc_tell_wrong_pin(args, 0);
     u->args = args;
+    u->pinpad = tc->protected_path;
     snprintf(u->prompt, sizeof(u->prompt), "PIN for %s (%s): ", tc->label, tc->reader);
     if (u->tries > 0)
         return 0;
-    r = ask_pin(u, &u->pin);
-    if (r < 0)
+    if (u->pinpad)
+        pamsc_info(args, "Enter the PIN on the PIN pad of %s.", tc->reader);
+    else if ((r = ask_pin(u, &u->pin)) < 0)
         return r;
     r = pamsc_token_login(args, token, i, u->pin);
     if (r == -EACCES || r == -EKEYREVOKED)
@@ -263,7 +269,7 @@ tell_pkinit_failed(const struct pamsc_args *args, int r)
  * the PIN was wrong, an unchanged one a refusal by the KDC (or another failure). */
 static int
 finish_pkinit(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
-              struct pamsc_reader *reader, const char *name, int tries_before, int r)
+              struct pamsc_reader *reader, const char *name, bool pinpad, int tries_before, int r)
 {
     int tries;
 
@@ -274,6 +280,12 @@ finish_pkinit(const struct pamsc_args *args, const struct pamsc_reader_ops *rops
     if (tries >= 0 && tries < tries_before) {
         sc_log(&args->log, LOG_NOTICE, "PIN refused by the card in '%s' during PKINIT", name);
         return pamsc_tell_wrong_pin(args, tries);
+    }
+    if (pinpad && r == -EACCES) {
+        /* the card's counter cannot tell a cancelled PIN pad from a KDC refusal */
+        pamsc_error(args, "Smart-card sign-in failed: no PIN entered on the PIN pad, or the Kerberos server "
+                          "refused this smart card.");
+        return r;
     }
     tell_pkinit_failed(args, r);
     return r;
@@ -356,7 +368,9 @@ pamsc_authenticate(const struct pamsc_args *args, const struct pamsc_reader_ops 
         sc_log(&args->log, LOG_NOTICE, "no user name given: the card in '%s' signs in %s", u.reader, u.user);
     }
     struct pamsc_pin_request req = {.pin = u.pin};
-    if (u.tries > 0)
+    if (u.tries > 0 && u.pinpad)
+        pamsc_info(args, "Enter the PIN on the PIN pad of %s.", u.reader);
+    else if (u.tries > 0)
         req = (struct pamsc_pin_request){.ask = ask_pin, .userdata = &u};
     r = pamsc_pkinit_get_tgt(args, u.client, u.identity, &req, &tgt);
     sc_secret_free(TAKE_PTR(u.pin));
@@ -366,7 +380,7 @@ pamsc_authenticate(const struct pamsc_args *args, const struct pamsc_reader_ops 
         r = req.ask_error; /* no PIN given; the user was told */
         (void)rops->logout(args, reader, u.reader);
     } else if (u.tries > 0)
-        r = finish_pkinit(args, rops, reader, u.reader, u.tries, r);
+        r = finish_pkinit(args, rops, reader, u.reader, u.pinpad, u.tries, r);
     else if (r < 0)
         tell_pkinit_failed(args, r);
     if (r < 0)

@@ -21,6 +21,10 @@ EXTRA_DIST += \
 TESTS += tests/integration/pam-choose.sh
 EXTRA_DIST += tests/integration/pam-choose.sh
 
+# pam_scard with a PIN-pad reader (the virtual card's simulated pad, real OpenSC and KDC).
+TESTS += tests/integration/pam-pinpad.sh
+EXTRA_DIST += tests/integration/pam-pinpad.sh
+
 # PIN change through pam_chauthtok (all parts, real KDC).
 TESTS += tests/integration/pam-chauthtok.sh
 EXTRA_DIST += tests/integration/pam-chauthtok.sh
