@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The user's credential cache: name template expansion (%u, %U, trailing XXXXXX),
- * copying the TGT from memory, ownership and mode, and destruction at logout.
+ * copying the TGT from memory, written as the user (KCM, KEYRING, DIR) or handed to the user
+ * (FILE), and destruction at logout.
  */
 #pragma once
 
@@ -9,6 +10,7 @@
 
 struct pamsc_args;
 struct pamsc_tgt;
+struct passwd;
 
 /**
  * Expand a ccache name template.
@@ -20,22 +22,50 @@ int pamsc_ccache_expand(const char *tmpl, const char *user, uid_t uid, char **re
 
 /**
  * Write the TGT into the user's ccache.
- * @param[in]  tgt       TGT from PKINIT (its MEMORY ccache is read, not changed)
- * @param[in]  name      expanded ccache name; for FILE: (or no type) a trailing "XXXXXX" is
- *                       replaced by mkstemp(3); an existing ccache is overwritten
- * @param[in]  uid, gid  owner given to a FILE ccache when running as root; mode is 0600.
- *                       Other types (KEYRING:persistent:%u, KEYRING:session:NAME, KCM:%u) are
- *                       written through libkrb5 as they are (krb5_cc_resolve, initialize,
- *                       copy_creds); their ownership is the type's (keyring possessor, KCM uid)
+ * @param[in]  tgt       TGT from PKINIT; its MEMORY ccache is read (principal and every
+ *                       credential, config entries included), not changed
+ * @param[in]  name      expanded ccache name; an existing ccache of that name is reinitialized
+ * @param[in]  uid, gid  the user (passwd entry of the PAM user)
  * @param[out] ret_name  name actually used ("FILE:/tmp/krb5cc_1000_a1B2c3"), free with free()
- * @return 0; -EEXIST/-EACCES/-EIO/-ENOSPC the file cannot be created; errors of
- *         pamsc_errno_from_krb5() when libkrb5 cannot write the ccache; -ENOMEM (all logged)
+ *
+ * FILE: (or no type): written by this process; a trailing "XXXXXX" is replaced by mkstemp(3).
+ * libkrb5 1.20 (re)creates the file with unlink + O_CREAT|O_EXCL, 0600, then reopens the path
+ * (O_APPEND, symlinks followed) for each credential. When running as root the file is then
+ * given to uid:gid and made 0600 through an O_NOFOLLOW descriptor, after checking that it is
+ * still the regular, single-link file this process created (-EEXIST if not). Safe in a sticky
+ * directory (/tmp: nobody else can replace root's file); in a directory the user can write,
+ * the user could swap the path between libkrb5's opens and make root append to another file,
+ * so point FILE ccaches there only with care (KEYRING, KCM or DIR are written as the user).
+ * MEMORY: stays in this process.
+ *
+ * Every other type (KCM:, KEYRING:session|user|persistent:..., DIR:) is written by a forked
+ * child that becomes the user for good (setgroups(0), setresgid, setresuid, as SSSD's
+ * krb5_child does before it writes a ccache), so that the KCM daemon files the cache under the
+ * user's uid (peer credentials) and the kernel keys belong to the user. KEYRING:session names
+ * the caller's session keyring (the child shares it). The caller's ids, threads and signal
+ * dispositions are untouched; the parent waits at most 30 s for the child's answer, then
+ * kills it. A half-written cache is destroyed. MIT krb5 ccache types: doc/basic/ccache_def.rst.
+ * Thread/fork: forks once (not for FILE/MEMORY); call from the thread that owns @p tgt.
+ *
+ * @return 0; -EEXIST/-EACCES/-EIO/-ENOSPC the file cannot be created, or was replaced while
+ *         being written (-EEXIST); -EPERM the child could
+ *         not become uid/gid (caller neither root nor the user), or could regain root;
+ *         -ETIMEDOUT the child gave no answer in time; -EIO the child died; errors of
+ *         pamsc_errno_from_krb5() when libkrb5 cannot write the ccache (KCM daemon not running:
+ *         -EIO); errors of fork(2)/pipe2(2) (-EAGAIN, -EMFILE, -ENOMEM). All logged, with the
+ *         step that failed and libkrb5's message.
  */
 int pamsc_ccache_store(const struct pamsc_args *args, struct pamsc_tgt *tgt, const char *name,
                        uid_t uid, gid_t gid, char **ret_name);
 
 /**
- * Destroy a ccache by name (a missing ccache is not an error).
- * @return 0; -EIO (logged)
+ * Destroy a ccache by name (a missing ccache is not an error), with the same split as
+ * pamsc_ccache_store(): FILE:/MEMORY: here, every other type by a child running as the user
+ * (KCM: or KEYRING:user:... name the user's cache only when resolved as the user).
+ * @param[in] name  the name pamsc_ccache_store() returned
+ * @param[in] pw    the owner's passwd entry (not kept); NULL: unknown, FILE:/MEMORY: are still
+ *                  destroyed, other types fail with -ENOENT
+ * @return 0; -ENOENT no owner for a non-FILE ccache; -EPERM/-ETIMEDOUT/-EIO as for
+ *         pamsc_ccache_store(); errors of pamsc_errno_from_krb5() (all logged)
  */
-int pamsc_ccache_destroy(const struct pamsc_args *args, const char *name);
+int pamsc_ccache_destroy(const struct pamsc_args *args, const char *name, const struct passwd *pw);

@@ -116,17 +116,22 @@ write_ccache(const struct pamsc_args *args, struct pamsc_tgt *tgt, bool refresh)
     return 0;
 }
 
+/* The ccache is destroyed as its owner (KCM:, KEYRING:user: resolve per uid): the PAM user's. */
 static int
 destroy_ccache(const struct pamsc_args *args)
 {
     const char *name = get_data(args, PAMSC_DATA_CCACHE);
+    const struct passwd *pw = NULL;
+    const char *user = NULL;
     int r;
 
     if (!name)
         return 1;
     if (!args->opts.destroy_ccache_on_close)
         return 0;
-    r = pamsc_ccache_destroy(args, name);
+    if (pam_get_item(args->pamh, PAM_USER, (const void **)&user) == PAM_SUCCESS && user)
+        pw = pam_modutil_getpwnam(args->pamh, user);
+    r = pamsc_ccache_destroy(args, name, pw);
     if (r == 0)
         (void)pam_set_data(args->pamh, PAMSC_DATA_CCACHE, NULL, NULL);
     return r;

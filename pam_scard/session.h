@@ -15,13 +15,20 @@ struct pamsc_args;
  * REFRESH in a process of the user itself (screen unlock), $KRB5CCNAME; else a new one from
  * the ccache_name option.
  * @param[in] flags  the PAM_*_CRED flag given to pam_sm_setcred
+ * Non-FILE ccaches are written (and destroyed) by a child running as the user, see
+ * pamsc_ccache_store().
  * @return 0; 1 nothing to do (we did not authenticate: PAM_IGNORE); -EINVAL bad flags;
- *         -ENOENT the user has no passwd entry; errors of pamsc_ccache_store(); -ENOMEM
+ *         -ENOENT the user has no passwd entry; errors of pamsc_ccache_store() and, for
+ *         PAM_DELETE_CRED, of pamsc_ccache_destroy(); -ENOMEM
  */
 int pamsc_setcred(const struct pamsc_args *args, int flags);
 
 /** open_session: as PAM_ESTABLISH_CRED unless setcred already wrote the ccache. Returns as above. */
 int pamsc_open_session(const struct pamsc_args *args);
 
-/** close_session: destroy the ccache when destroy_ccache_on_close is set. 0, 1 (ignore) or -errno. */
+/**
+ * close_session: destroy the ccache when destroy_ccache_on_close is set, as its owner.
+ * @return 0; 1 (ignore: we wrote no ccache); errors of pamsc_ccache_destroy() (-ENOENT: a
+ *         non-FILE ccache whose user has no passwd entry any more)
+ */
 int pamsc_close_session(const struct pamsc_args *args);

@@ -15,6 +15,9 @@ test_pkgs=(libcmocka-dev pamtester pcscd softhsm2 iproute2 xz-utils systemd valg
 # vsmartcard-vpcd, pcsc-tools, python3-pyscard: resmgr-vpcd.sh and resmgr-pcsclite-clients.sh
 test_pkgs+=(vsmartcard-vpcd pcsc-tools python3-pyscard)
 test_pkgs+=(yubico-piv-tool) # tests/integration/vcard-yubico.sh
+# pam-session.sh: a KCM daemon on a scratch socket (Heimdal's kcm, which MIT libkrb5 reaches
+# through kcm_socket) and keyctl for the KEYRING ccache checks
+test_pkgs+=(heimdal-kcm keyutils)
 # clang + its runtime (libFuzzer, sanitizers): tests/fuzz/run.sh
 test_pkgs+=(clang libclang-rt-14-dev)
 
