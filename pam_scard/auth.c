@@ -81,6 +81,8 @@ tell_card_missing(const struct pamsc_args *args, int r)
 {
     if (r == -ECONNREFUSED)
         pamsc_error(args, "The smart-card service is not running.");
+    else if (r == -ENOMEDIUM)
+        pamsc_error(args, "The smart card was removed.");
     else if (r == -ETIMEDOUT)
         pamsc_error(args, "No smart card was inserted.");
     else
@@ -266,7 +268,8 @@ tell_pkinit_failed(const struct pamsc_args *args, int r)
 }
 
 /* After PKINIT checked the PIN: log the card out; on failure, a counter that dropped means
- * the PIN was wrong, an unchanged one a refusal by the KDC (or another failure). */
+ * the PIN was wrong, an unchanged one a refusal by the KDC (or another failure), and no
+ * counter at all a card (or resource manager) gone since the PIN was asked. */
 static int
 finish_pkinit(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
               struct pamsc_reader *reader, const char *name, bool pinpad, int tries_before, int r)
@@ -277,6 +280,12 @@ finish_pkinit(const struct pamsc_args *args, const struct pamsc_reader_ops *rops
     if (r == 0)
         return 0;
     tries = rops->pin_tries_left(args, reader, name);
+    if (tries == -ENOMEDIUM || tries == -ENODEV || tries == -ECONNREFUSED) {
+        sc_log(&args->log, LOG_NOTICE, "the card in '%s' went away during the sign-in: %s",
+               name, strerror(-tries));
+        tell_card_missing(args, tries);
+        return tries;
+    }
     if (tries >= 0 && tries < tries_before) {
         sc_log(&args->log, LOG_NOTICE, "PIN refused by the card in '%s' during PKINIT", name);
         return pamsc_tell_wrong_pin(args, tries);

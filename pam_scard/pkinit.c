@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * PKINIT with MIT libkrb5: X509_user_identity = one certificate on one PKCS#11 slot,
- * pre-authentication restricted to PA-PK-AS-REQ, the PIN answered through the "pkinit"
- * responder question, the TGT checked against the host keytab (verify_ticket), and kept
- * in a MEMORY ccache.
+ * pre-authentication restricted to PA-PK-AS-REQ, the PIN answered to PKINIT's hidden
+ * pre-authentication prompt, the TGT checked against the host keytab (verify_ticket), and
+ * kept in a MEMORY ccache.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -37,20 +37,30 @@ pamsc_pkinit_identity(const char *module, unsigned long slot_id, const uint8_t *
     return 0;
 }
 
-/* Answer every PKCS#11 identity libkrb5 asks about (there is one: ours) with the PIN, asking
- * for it the first time. After a failed ask() the question is left unanswered: PKINIT then
- * fails without a PIN. (Returning an error from here makes MIT krb5 1.20's pkinit plugin free
- * its certificate id twice, seen with valgrind.) */
+/*
+ * Answer PKINIT's PIN prompt (hidden, KRB5_PROMPT_TYPE_PREAUTH; the only prompt with
+ * PA-PK-AS-REQ alone) with the PIN, asking for it the first time (req->ask); refuse any other
+ * prompt. MIT PKINIT prompts once it has found the certificate, just before C_Login, so the
+ * user is asked when the card is about to check the PIN, as kinit asks. A prompter, not the
+ * "pkinit" responder question: MIT krb5 1.20 carries a responder answer as JSON and frees those
+ * strings unwiped (krb5_responder_pkinit_set_answer(), twice per sign-in, and the plugin's
+ * decoding of the answer), which left copies of the PIN in freed memory
+ * (tests/integration/pam-robust.sh). The prompt's reply buffer is PKINIT's own (pkinit_login():
+ * freed after C_Login).
+ */
 static krb5_error_code KRB5_CALLCONV
-responder(krb5_context ctx, void *data, krb5_responder_context rctx)
+pin_prompter(krb5_context ctx, void *data, const char *name, const char *banner, int num_prompts,
+             krb5_prompt prompts[])
 {
     struct pamsc_pin_request *req = data;
-    krb5_responder_pkinit_challenge *chl = NULL;
-    krb5_error_code code;
+    const krb5_prompt_type *types = krb5_get_prompt_types(ctx);
+    size_t len;
 
-    code = krb5_responder_pkinit_get_challenge(ctx, rctx, &chl);
-    if (code || !chl)
-        return code;
+    (void)name;
+    (void)banner;
+    for (int i = 0; i < num_prompts; i++)
+        if (!types || types[i] != KRB5_PROMPT_TYPE_PREAUTH || !prompts[i].hidden)
+            return KRB5_LIBOS_CANTREADPWD;
     if (!req->pin && req->ask && !req->asked) {
         int r = req->ask(req->userdata, &req->pin);
         req->asked = true;
@@ -59,10 +69,17 @@ responder(krb5_context ctx, void *data, krb5_responder_context rctx)
             req->pin = NULL;
         }
     }
-    for (size_t i = 0; req->pin && chl->identities && chl->identities[i] && code == 0; i++)
-        code = krb5_responder_pkinit_set_answer(ctx, rctx, chl->identities[i]->identity, req->pin);
-    krb5_responder_pkinit_challenge_free(ctx, rctx, chl);
-    return code;
+    if (!req->pin)
+        return KRB5_LIBOS_CANTREADPWD;
+    len = strlen(req->pin);
+    for (int i = 0; i < num_prompts; i++)
+        if (prompts[i].reply->length < len + 1)
+            return KRB5_LIBOS_CANTREADPWD;
+    for (int i = 0; i < num_prompts; i++) {
+        memcpy(prompts[i].reply->data, req->pin, len + 1);
+        prompts[i].reply->length = (unsigned int)len;
+    }
+    return 0;
 }
 
 static int
@@ -134,8 +151,6 @@ get_creds(const struct pamsc_args *args, struct pamsc_tgt *tgt, krb5_principal p
     krb5_get_init_creds_opt_set_preauth_list(opt, pa_list, ELEMENTSOF(pa_list));
     code = krb5_get_init_creds_opt_set_pa(tgt->ctx, opt, "X509_user_identity", identity);
     if (!code)
-        code = krb5_get_init_creds_opt_set_responder(tgt->ctx, opt, responder, pin);
-    if (!code)
         code = krb5_get_init_creds_opt_set_out_ccache(tgt->ctx, opt, tgt->cc);
     if (code) {
         r = krb5_fail(args, tgt->ctx, code, "cannot set PKINIT options");
@@ -143,7 +158,7 @@ get_creds(const struct pamsc_args *args, struct pamsc_tgt *tgt, krb5_principal p
     }
     /* The step API, not krb5_get_init_creds_password(): that one repeats a failed exchange
      * with the primary KDC, and with it PKINIT's C_Login, so a wrong PIN would cost two tries. */
-    code = krb5_init_creds_init(tgt->ctx, princ, NULL, NULL, 0, opt, &icc);
+    code = krb5_init_creds_init(tgt->ctx, princ, pin_prompter, (void *)pin, 0, opt, &icc);
     if (!code)
         code = krb5_init_creds_get(tgt->ctx, icc);
     if (!code)

@@ -2,7 +2,8 @@
 /*
  * Kerberos PKINIT (RFC 4556) with MIT libkrb5: the smart card's certificate and key,
  * named by a PKCS11: identity, get a TGT into a MEMORY ccache. The PIN goes to
- * libkrb5 through a responder, never through a prompter or the environment.
+ * libkrb5 only as the answer to PKINIT's hidden pre-authentication prompt, never through
+ * the environment.
  */
 #pragma once
 
@@ -56,8 +57,9 @@ struct pamsc_pin_request {
  *                           of krb5.conf; KRB5_CONFIG is honoured as libkrb5 does, i.e. not
  *                           when setuid)
  * @param[in]  identity      X509_user_identity from pamsc_pkinit_identity()
- * @param[in,out] pin        where the PIN comes from; handed to libkrb5's pkinit responder
- *                           question only. A PIN asked here is wiped and freed before return.
+ * @param[in,out] pin        where the PIN comes from; the answer to PKINIT's PIN prompt only
+ *                           (a prompter that refuses every other prompt). A PIN asked here is
+ *                           wiped and freed before return.
  * @param[out] ret_tgt       new TGT, free with pamsc_tgt_free(); untouched on failure
  * @return 0; -EHOSTUNREACH/-ETIMEDOUT KDC unreachable; -ENOENT principal unknown to the KDC;
  *         -EACCES pre-authentication refused, or the TGT failed verify_ticket (a KDC that

@@ -192,3 +192,12 @@ EXTRA_DIST += tests/integration/pam-session.sh
 # pam_scard's local trust check: chain against trust_anchors, CRL and OCSP revocation.
 TESTS += tests/integration/pam-trust.sh
 EXTRA_DIST += tests/integration/pam-trust.sh
+
+# pam_scard's robustness: card pulled at the PIN prompt, resource manager down or killed,
+# KDC silent or slow, no PIN left in memory, no OpenSSL errors left, card logged out after use.
+check_PROGRAMS += tests/integration/piv-pin
+tests_integration_piv_pin_SOURCES = tests/integration/piv-pin.c
+tests_integration_piv_pin_CFLAGS = $(AM_CFLAGS) $(PCSC_CFLAGS)
+tests_integration_piv_pin_LDADD = resmgr/client/libscard.la
+TESTS += tests/integration/pam-robust.sh
+EXTRA_DIST += tests/integration/pam-robust.sh tests/integration/kdc-proxy.py

@@ -3,24 +3,54 @@
  * scard-login: drive one sign-in through the real libpam (authenticate, acct_mgmt,
  * setcred, open_session, close_session) with a terminal or scripted conversation, and
  * report the session environment; or, with --chauthtok, one PIN/password change
- * (pam_chauthtok). Used by the demo and the integration tests.
+ * (pam_chauthtok). Used by the demo and the integration tests, which may also run a command
+ * at each PIN prompt (--on-prompt), see the caller's OpenSSL error queue after each step
+ * (--openssl-errors) and count the copies of the PIN left in memory (--selfcheck-secret).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <sysexits.h>
 
+#include <openssl/err.h>
 #include <security/pam_appl.h>
 
 #include "common/log.h"
 #include "common/secret.h"
+#include "tools/secret-scan.h"
+
+extern char **environ;
 
 struct conv_data {
-    const char *pin_file; /* NULL: ask on the terminal */
+    const char *pin_file;  /* NULL: ask on the terminal */
+    const char *on_prompt; /* shell command run before a PIN prompt is answered, or NULL */
+    bool ssl_errors;       /* report the OpenSSL error queue after each PAM call */
 };
+
+/* --on-prompt: run "sh -c CMD scard-login PROMPT" and wait for it. */
+static void
+run_hook(const char *cmd, const char *prompt)
+{
+    char *argv[] = {"sh", "-c", (char *)cmd, "scard-login", (char *)prompt, NULL};
+    pid_t pid;
+    int status = 0, r;
+
+    fflush(NULL);
+    r = posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ);
+    if (r != 0) {
+        fprintf(stderr, "scard-login: --on-prompt: cannot run /bin/sh: %s\n", strerror(r));
+        return;
+    }
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "scard-login: --on-prompt command failed (status %#x)\n", (unsigned)status);
+}
 
 static void
 free_replies(struct pam_response *r, int n)
@@ -37,6 +67,8 @@ answer(const struct pam_message *m, const struct conv_data *cd, char **ret)
 
     switch (m->msg_style) {
     case PAM_PROMPT_ECHO_OFF:
+        if (cd->on_prompt)
+            run_hook(cd->on_prompt, m->msg);
         if (cd->pin_file) {
             printf("%s\n", m->msg); /* show the prompt, so that scripts can check it */
             fflush(stdout);
@@ -99,11 +131,34 @@ print_session(pam_handle_t *pamh)
     free(env);
 }
 
+/* --openssl-errors: what a PAM call left in this thread's OpenSSL error queue (it should be
+ * nothing: the queue belongs to the application). */
+static void
+report_ssl_errors(const struct conv_data *cd, const char *what)
+{
+    char buf[256];
+    unsigned long e;
+    int n = 0;
+
+    if (!cd->ssl_errors)
+        return;
+    e = ERR_peek_error();
+    if (e == 0) {
+        printf("openssl-error-queue after %s: empty\n", what);
+        return;
+    }
+    ERR_error_string_n(e, buf, sizeof(buf));
+    while (ERR_get_error() != 0)
+        n++;
+    printf("openssl-error-queue after %s: %d error(s), first %s\n", what, n, buf);
+}
+
 static int
-step(pam_handle_t *pamh, const char *what, int rc)
+step(pam_handle_t *pamh, const struct conv_data *cd, const char *what, int rc)
 {
     if (rc != PAM_SUCCESS)
         fprintf(stderr, "scard-login: %s: %s (PAM status %d)\n", what, pam_strerror(pamh, rc), rc);
+    report_ssl_errors(cd, what);
     return rc;
 }
 
@@ -119,18 +174,19 @@ run(const char *confdir, const char *service, const char *user, struct conv_data
         fprintf(stderr, "scard-login: pam_start: PAM status %d\n", rc);
         return rc;
     }
-    rc = step(pamh, "authenticate", pam_authenticate(pamh, 0));
+    rc = step(pamh, cd, "authenticate", pam_authenticate(pamh, 0));
     if (rc == PAM_SUCCESS)
-        rc = step(pamh, "acct_mgmt", pam_acct_mgmt(pamh, 0));
+        rc = step(pamh, cd, "acct_mgmt", pam_acct_mgmt(pamh, 0));
     if (rc == PAM_SUCCESS)
-        rc = step(pamh, "setcred", pam_setcred(pamh, PAM_ESTABLISH_CRED));
+        rc = step(pamh, cd, "setcred", pam_setcred(pamh, PAM_ESTABLISH_CRED));
     if (rc == PAM_SUCCESS)
-        rc = step(pamh, "open_session", pam_open_session(pamh, 0));
+        rc = step(pamh, cd, "open_session", pam_open_session(pamh, 0));
     if (rc == PAM_SUCCESS) {
         print_session(pamh);
-        rc = step(pamh, "close_session", pam_close_session(pamh, 0));
+        rc = step(pamh, cd, "close_session", pam_close_session(pamh, 0));
     }
     pam_end(pamh, rc);
+    report_ssl_errors(cd, "pam_end");
     return rc;
 }
 
@@ -147,23 +203,35 @@ run_chauthtok(const char *confdir, const char *service, const char *user, struct
         fprintf(stderr, "scard-login: pam_start: PAM status %d\n", rc);
         return rc;
     }
-    rc = step(pamh, "chauthtok", pam_chauthtok(pamh, 0));
+    rc = step(pamh, cd, "chauthtok", pam_chauthtok(pamh, 0));
     pam_end(pamh, rc);
+    report_ssl_errors(cd, "pam_end");
     return rc;
 }
 
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: scard-login [--confdir DIR] [--service NAME] [--pin-file FILE] [--chauthtok] USER\n"
+    fprintf(f, "usage: scard-login [--confdir DIR] [--service NAME] [--pin-file FILE] [--chauthtok]\n"
+               "                   [--on-prompt CMD] [--openssl-errors] [--selfcheck-secret FILE] USER\n"
                "  USER \"\" starts PAM with no user name (the card or the modules decide).\n"
                "  Runs authenticate, acct_mgmt, setcred(ESTABLISH), open_session and close_session\n"
                "  of PAM service NAME (default scard-login; service files from DIR if given);\n"
                "  with --chauthtok, pam_chauthtok (change the PIN or password) instead.\n"
                "  PINs come from FILE's first line (- = stdin, one line per prompt), else from the\n"
                "  terminal (no echo).\n"
-               "  Exit status: 0, or the PAM status of the step that failed; %d on usage errors.\n",
-            EX_USAGE);
+               "Test aids:\n"
+               "  --on-prompt CMD         run CMD with /bin/sh before answering each PIN prompt\n"
+               "                          (the prompt is $1); the answer waits for it\n"
+               "  --openssl-errors        print this thread's OpenSSL error queue after each PAM\n"
+               "                          call and after pam_end (\"openssl-error-queue after X: empty\")\n"
+               "  --selfcheck-secret FILE after pam_end, count the copies of FILE's first line left\n"
+               "                          in this process's writable memory: \"secret-copies: N (in hex\n"
+               "                          dumps: M)\" (the address of each to stderr; M: copies in the\n"
+               "                          text column of a hex dump; the secret is never printed)\n"
+               "  Exit status: 0, or the PAM status of the step that failed; %d on usage errors;\n"
+               "  %d when the self-check cannot run.\n",
+            EX_USAGE, EX_SOFTWARE);
 }
 
 int
@@ -174,13 +242,18 @@ main(int argc, char **argv)
         {"service", required_argument, NULL, 's'},
         {"pin-file", required_argument, NULL, 'p'},
         {"chauthtok", no_argument, NULL, 'C'},
+        {"on-prompt", required_argument, NULL, 'P'},
+        {"openssl-errors", no_argument, NULL, 'E'},
+        {"selfcheck-secret", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *confdir = NULL, *service = "scard-login";
+    const char *confdir = NULL, *service = "scard-login", *selfcheck = NULL;
     struct conv_data cd = {NULL};
+    struct secret_needle needle;
+    struct secret_scan scan;
     bool chauthtok = false;
-    int c;
+    int c, rc;
 
     sc_log_setup("scard-login", LOG_INFO, false);
     while ((c = getopt_long(argc, argv, "c:s:p:h", opts, NULL)) != -1) {
@@ -197,6 +270,15 @@ main(int argc, char **argv)
         case 'C':
             chauthtok = true;
             break;
+        case 'P':
+            cd.on_prompt = optarg;
+            break;
+        case 'E':
+            cd.ssl_errors = true;
+            break;
+        case 'S':
+            selfcheck = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -209,8 +291,26 @@ main(int argc, char **argv)
         usage(stderr);
         return EX_USAGE;
     }
+    if (selfcheck) {
+        c = secret_needle_load(selfcheck, &needle);
+        if (c < 0) {
+            fprintf(stderr, "scard-login: --selfcheck-secret %s: %s\n", selfcheck, strerror(-c));
+            return EX_USAGE;
+        }
+    }
     const char *user = argv[optind][0] ? argv[optind] : NULL; /* "": no user name given */
     if (chauthtok)
-        return run_chauthtok(confdir, service, user, &cd);
-    return run(confdir, service, user, &cd);
+        rc = run_chauthtok(confdir, service, user, &cd);
+    else
+        rc = run(confdir, service, user, &cd);
+    if (selfcheck) {
+        fflush(stdout);
+        c = secret_scan_count(&needle, stderr, &scan);
+        if (c < 0) {
+            fprintf(stderr, "scard-login: --selfcheck-secret: cannot scan memory: %s\n", strerror(-c));
+            return EX_SOFTWARE;
+        }
+        printf("secret-copies: %d (in hex dumps: %d)\n", scan.copies, scan.in_hex_dumps);
+    }
+    return rc;
 }
