@@ -117,6 +117,8 @@ prepare_pin(const struct pamsc_args *args, const struct pamsc_reader_ops *rops, 
 
     if (tc->pin_locked || u->tries == 0)
         return pamsc_tell_wrong_pin(args, 0);
+    if (u->tries == 1 || u->tries == 2) /* low: say so before the PIN is typed */
+        pamsc_info(args, "%d PIN %s left before the card is blocked.", u->tries, u->tries == 1 ? "try" : "tries");
     u->args = args;
     u->pinpad = tc->protected_path;
     snprintf(u->prompt, sizeof(u->prompt), "PIN for %s (%s): ", tc->label, tc->reader);

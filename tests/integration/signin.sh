@@ -56,15 +56,19 @@ rc=$(login alice)
 expect_rc "right PIN after a wrong one" $PAM_SUCCESS "$rc"
 
 # 3. blocked card: five wrong PINs block bob's card; then even the right PIN gets PAM_MAXTRIES.
-# With two cards present pam_scard takes the first one (choosing by user is issue 5), so
-# alice's card is ejected while bob's is in use.
+# Tries left are told before the PIN prompt once they are low (two or fewer).
 "$SCARD_VCARD" eject alice
 rc=$(login bob)
 expect_rc "bob signs in with his card" $PAM_SUCCESS "$rc"
-for i in 1 2 3 4; do rc=$(login bob "$SC_SCRATCH/badpin"); done
+no_out "five tries left: nothing said before the prompt" "tries? left before the card is blocked\.$"
+for i in 1 2 3; do rc=$(login bob "$SC_SCRATCH/badpin"); done
+no_out "three tries left before the 3rd wrong PIN: not low yet" "^3 PIN tries left"
+rc=$(login bob "$SC_SCRATCH/badpin")
 expect_rc "4th wrong PIN still PAM_AUTH_ERR" $PAM_AUTH_ERR "$rc"
+expect_out "low tries are told before the prompt" "^2 PIN tries left before the card is blocked\.$"
 expect_out "last try is announced" "1 (try|tries|attempt)"
 rc=$(login bob "$SC_SCRATCH/badpin")
+expect_out "the last try is told before the prompt" "^1 PIN try left before the card is blocked\.$"
 expect_rc "5th wrong PIN blocks the card" $PAM_MAXTRIES "$rc"
 rc=$(login bob)
 expect_rc "blocked card refuses the right PIN" $PAM_MAXTRIES "$rc"
