@@ -145,7 +145,7 @@ check_trust(const struct pamsc_args *args, X509 *cert)
     int r = pamsc_trust_check(&args->opts.trust, cert, &args->log, reason, sizeof(reason));
 
     if (r == -EKEYREVOKED) {
-        pamsc_log_refused_cert(args, cert, "revoked");
+        pamsc_log_refused_cert(args, cert, reason); /* "revoked", or which CA of the chain is */
         pamsc_error(args, "This smart card's certificate has been revoked.");
         return -EKEYREJECTED;
     }

@@ -38,7 +38,8 @@ tests_unit_test_errmap_SOURCES = tests/unit/test-errmap.c
 tests_unit_test_errmap_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(PCSC_CFLAGS) $(KRB5_CFLAGS)
 tests_unit_test_errmap_LDADD = pam_scard/libpamsc.la $(CMOCKA_LIBS)
 tests_unit_test_pam_options_SOURCES = tests/unit/test-pam-options.c
-tests_unit_test_pam_options_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_pam_options_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) \
+	-DOPTIONS_C='"$(abs_top_srcdir)/pam_scard/options.c"'
 tests_unit_test_pam_options_LDADD = pam_scard/libpamsc.la $(CMOCKA_LIBS)
 
 # pam_scard's sign-in certificate filter and certificate → principal mapping, over a
@@ -52,6 +53,17 @@ tests_unit_test_certpolicy_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CRYPTO_CFLAG
 	-DMATRIX_SCRIPT='"$(abs_top_srcdir)/tests/data/make-cert-matrix.sh"'
 tests_unit_test_certpolicy_LDADD = pam_scard/libpamsc.la $(CMOCKA_LIBS) $(CRYPTO_LIBS)
 EXTRA_DIST += tests/data/make-cert-matrix.sh
+
+# pam_scard's local trust check (chain, CRL, OCSP URL choice and timeout, OpenSSL error queue)
+# over the same certificate matrix.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-trust
+TESTS += tests/unit/test-trust
+endif
+tests_unit_test_trust_SOURCES = tests/unit/test-trust.c
+tests_unit_test_trust_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CRYPTO_CFLAGS) \
+	-DMATRIX_SCRIPT='"$(abs_top_srcdir)/tests/data/make-cert-matrix.sh"'
+tests_unit_test_trust_LDADD = pam_scard/libpamsc.la $(CMOCKA_LIBS) $(CRYPTO_LIBS)
 
 # pam_scard against SoftHSM2 + a throwaway KDC (test-only module with a stand-in reader),
 # and the real module's "resource manager not running" path.
