@@ -87,6 +87,42 @@ pamsc_error(const struct pamsc_args *args, const char *fmt, ...)
 }
 
 void
+pamsc_err_save(struct pamsc_err_saved *saved)
+{
+    const char *file, *func, *data;
+    unsigned long code;
+    int line, flags;
+
+    saved->n = 0;
+    while ((code = ERR_get_error_all(&file, &line, &func, &data, &flags)) != 0) {
+        if (saved->n == PAMSC_ERR_SAVED)
+            continue; /* the oldest entries are kept */
+        saved->e[saved->n].code = code;
+        saved->e[saved->n].file = file;
+        saved->e[saved->n].func = func;
+        saved->e[saved->n].line = line;
+        saved->e[saved->n].data = (flags & ERR_TXT_STRING) && data && *data ? strdup(data) : NULL;
+        saved->n++;
+    }
+}
+
+void
+pamsc_err_restore(struct pamsc_err_saved *saved)
+{
+    ERR_clear_error();
+    for (size_t i = 0; i < saved->n; i++) {
+        ERR_new();
+        ERR_set_debug(saved->e[i].file, saved->e[i].line, saved->e[i].func);
+        if (saved->e[i].data)
+            ERR_set_error(ERR_GET_LIB(saved->e[i].code), ERR_GET_REASON(saved->e[i].code), "%s", saved->e[i].data);
+        else
+            ERR_set_error(ERR_GET_LIB(saved->e[i].code), ERR_GET_REASON(saved->e[i].code), NULL);
+        free(saved->e[i].data);
+    }
+    saved->n = 0;
+}
+
+void
 pamsc_tell_blocked(const struct pamsc_args *args)
 {
     const char *custom = args->opts.blocked_card_message;

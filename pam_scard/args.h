@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <openssl/err.h>
 #include <security/pam_modules.h>
 
 #include "common/log.h"
@@ -47,6 +48,38 @@ void pamsc_info(const struct pamsc_args *args, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void pamsc_error(const struct pamsc_args *args, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * The calling thread's OpenSSL error queue belongs to the application. libp11 and others
+ * empty it at will (ERR_clear_error()), so each pam_sm_* call takes the application's entries
+ * out first (pamsc_err_save(), at most PAMSC_ERR_SAVED of them, oldest first) and puts them
+ * back when it returns (pamsc_err_restore()), after dropping everything raised meanwhile:
+ * the application finds its own entries, and none of pam_scard's, libp11's, libkrb5's or
+ * OpenSC's. pamsc_err_drop() forgets what was raised so far.
+ */
+#define PAMSC_ERR_SAVED 16
+
+struct pamsc_err_saved {
+    size_t n;
+    struct {
+        unsigned long code;
+        const char *file, *func; /* the raising library's static strings */
+        int line;
+        char *data;              /* copy of the entry's text, or NULL */
+    } e[PAMSC_ERR_SAVED];
+};
+
+/** Move the calling thread's OpenSSL error entries into @p saved (the queue is then empty). */
+void pamsc_err_save(struct pamsc_err_saved *saved);
+
+/** Empty the queue, then raise the entries of @p saved again in their order; frees them. */
+void pamsc_err_restore(struct pamsc_err_saved *saved);
+
+static inline void
+pamsc_err_drop(void)
+{
+    ERR_clear_error();
+}
 
 /**
  * Tell the user the card's PIN is blocked (PAM_ERROR_MSG): blocked_card_message when set,

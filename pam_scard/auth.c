@@ -407,7 +407,7 @@ out:
     rops->close(reader);
     if (module)
         dlclose(module);
-    ERR_clear_error();
+    pamsc_err_drop();
     return r;
 }
 

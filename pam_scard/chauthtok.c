@@ -214,7 +214,7 @@ pamsc_chauthtok(const struct pamsc_args *args, const struct pamsc_reader_ops *ro
            user, tc->label, tc->reader, r == 0 ? "done" : strerror(-r));
 out:
     users_card_close(rops, &uc);
-    ERR_clear_error();
+    pamsc_err_drop();
     return r;
 }
 

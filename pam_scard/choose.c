@@ -109,7 +109,7 @@ pamsc_choose_describe(X509 *cert, const char *principal, bool reverse, char *buf
     }
     OPENSSL_free(cn);
     OPENSSL_free(email);
-    ERR_clear_error();
+    pamsc_err_drop();
 }
 
 /* A certificate that passed the filter and the mapping. */

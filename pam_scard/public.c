@@ -16,12 +16,12 @@
 #include "pam_scard/errmap.h"
 #include "pam_scard/session.h"
 
-/* Leave the host's OpenSSL error queue as empty as we found it, and map the result:
- * authenticate has its own outcomes, setcred/session steps only success or @p fallback. */
+/* Leave the host's OpenSSL error queue as we found it, and map the result: authenticate has
+ * its own outcomes, setcred/session steps only success or @p fallback. */
 static int
-finish(int r, int fallback)
+finish(struct pamsc_err_saved *saved, int r, int fallback)
 {
-    ERR_clear_error();
+    pamsc_err_restore(saved);
     return pamsc_pam_code_or(r, fallback);
 }
 
@@ -32,11 +32,11 @@ finish(int r, int fallback)
  * can sign the user in instead.
  */
 static int
-finish_auth(const struct pamsc_args *args, int r)
+finish_auth(const struct pamsc_args *args, struct pamsc_err_saved *saved, int r)
 {
     int code;
 
-    ERR_clear_error();
+    pamsc_err_restore(saved);
     code = pamsc_pam_code(r);
     if ((code == PAM_CRED_UNAVAIL || code == PAM_CRED_INSUFFICIENT || code == PAM_AUTHINFO_UNAVAIL) &&
         args->opts.require_smartcard) {
@@ -52,11 +52,14 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
     _cleanup_args_ struct pamsc_args *args = NULL;
     int r;
 
+    struct pamsc_err_saved saved;
+
+    pamsc_err_save(&saved);
     r = pamsc_args_new(pamh, flags, argc, argv, &args);
     if (r < 0)
-        return r == -ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR; /* configuration errors fail closed */
+        return pamsc_err_restore(&saved), r == -ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR; /* configuration errors fail closed */
     r = pamsc_authenticate(args, &pamsc_pcsc_reader_ops);
-    return finish_auth(args, r);
+    return finish_auth(args, &saved, r);
 }
 
 PAM_EXTERN int
@@ -65,11 +68,14 @@ pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
     _cleanup_args_ struct pamsc_args *args = NULL;
     int r;
 
+    struct pamsc_err_saved saved;
+
+    pamsc_err_save(&saved);
     r = pamsc_args_new(pamh, flags, argc, argv, &args);
     if (r < 0)
-        return r == -ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
+        return pamsc_err_restore(&saved), r == -ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
     r = pamsc_setcred(args, flags);
-    return finish(r, PAM_CRED_ERR);
+    return finish(&saved, r, PAM_CRED_ERR);
 }
 
 PAM_EXTERN int
@@ -78,11 +84,14 @@ pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
     _cleanup_args_ struct pamsc_args *args = NULL;
     int r;
 
+    struct pamsc_err_saved saved;
+
+    pamsc_err_save(&saved);
     r = pamsc_args_new(pamh, flags, argc, argv, &args);
     if (r < 0)
-        return r == -ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
+        return pamsc_err_restore(&saved), r == -ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
     r = pamsc_open_session(args);
-    return finish(r, PAM_SESSION_ERR);
+    return finish(&saved, r, PAM_SESSION_ERR);
 }
 
 PAM_EXTERN int
@@ -91,11 +100,14 @@ pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
     _cleanup_args_ struct pamsc_args *args = NULL;
     int r;
 
+    struct pamsc_err_saved saved;
+
+    pamsc_err_save(&saved);
     r = pamsc_args_new(pamh, flags, argc, argv, &args);
     if (r < 0)
-        return r == -ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
+        return pamsc_err_restore(&saved), r == -ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
     r = pamsc_close_session(args);
-    return finish(r, PAM_SESSION_ERR);
+    return finish(&saved, r, PAM_SESSION_ERR);
 }
 
 PAM_EXTERN int
@@ -104,10 +116,15 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
     _cleanup_args_ struct pamsc_args *args = NULL;
     int r;
 
+    struct pamsc_err_saved saved;
+
+    pamsc_err_save(&saved);
     r = pamsc_args_new(pamh, flags, argc, argv, &args);
     if (r < 0)
-        return r == -ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
-    return pamsc_authenticated(args) ? PAM_SUCCESS : PAM_IGNORE;
+        return pamsc_err_restore(&saved), r == -ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
+    r = pamsc_authenticated(args);
+    pamsc_err_restore(&saved);
+    return r ? PAM_SUCCESS : PAM_IGNORE;
 }
 
 PAM_EXTERN int
@@ -116,10 +133,13 @@ pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv)
     _cleanup_args_ struct pamsc_args *args = NULL;
     int r;
 
+    struct pamsc_err_saved saved;
+
+    pamsc_err_save(&saved);
     r = pamsc_args_new(pamh, flags, argc, argv, &args);
     if (r < 0)
-        return r == -ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
+        return pamsc_err_restore(&saved), r == -ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
     r = pamsc_chauthtok(args, &pamsc_pcsc_reader_ops, flags);
-    ERR_clear_error();
+    pamsc_err_restore(&saved);
     return pamsc_chauthtok_pam_code(r);
 }

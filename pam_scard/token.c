@@ -2,8 +2,8 @@
 /*
  * libp11 glue: module loading, tokens looked up by reader name, their certificates
  * (one CKA_ID or all), PIN verification and change. libp11 reports CK_RV through the
- * OpenSSL error queue (its dynamically registered error library, reason = CK_RV); that
- * queue is read once here and left empty.
+ * OpenSSL error queue (its dynamically registered error library, reason = CK_RV); that queue
+ * (the application's entries set aside, args.h) is read once here and left empty.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -37,7 +37,8 @@ struct pamsc_token {
     size_t ncerts;
 };
 
-/* Drain the OpenSSL error queue; return the last CK_RV libp11 put there (CKR_GENERAL_ERROR if none). */
+/* Empty the OpenSSL error queue (the application's entries are kept aside, args.h); return
+ * the last CK_RV libp11 put there (CKR_GENERAL_ERROR if none). */
 static unsigned long
 drain_ckr(void)
 {
@@ -288,6 +289,6 @@ pamsc_token_close(struct pamsc_token *token)
         PKCS11_CTX_unload(token->ctx); /* C_Finalize + dlclose */
     if (token->ctx)
         PKCS11_CTX_free(token->ctx);
-    ERR_clear_error();
+    pamsc_err_drop();
     free(token);
 }

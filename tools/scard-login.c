@@ -131,26 +131,42 @@ print_session(pam_handle_t *pamh)
     free(env);
 }
 
-/* --openssl-errors: what a PAM call left in this thread's OpenSSL error queue (it should be
- * nothing: the queue belongs to the application). */
+/* --openssl-errors: the application's own entry (a sentinel put in the queue before every PAM
+ * call) must be there after it, and nothing else: a module neither leaves errors behind nor
+ * takes the application's away. */
+#define SENTINEL_REASON 4242
+
+static void
+seed_ssl_errors(const struct conv_data *cd)
+{
+    if (cd->ssl_errors)
+        ERR_raise_data(ERR_LIB_USER, SENTINEL_REASON, "scard-login's own error");
+}
+
 static void
 report_ssl_errors(const struct conv_data *cd, const char *what)
 {
-    char buf[256];
+    char buf[256] = "";
     unsigned long e;
-    int n = 0;
+    int n = 0, sentinel = 0;
 
     if (!cd->ssl_errors)
         return;
-    e = ERR_peek_error();
-    if (e == 0) {
-        printf("openssl-error-queue after %s: empty\n", what);
-        return;
+    while ((e = ERR_get_error()) != 0) {
+        if (ERR_GET_LIB(e) == ERR_LIB_USER && ERR_GET_REASON(e) == SENTINEL_REASON) {
+            sentinel++;
+            continue;
+        }
+        if (n++ == 0)
+            ERR_error_string_n(e, buf, sizeof(buf));
     }
-    ERR_error_string_n(e, buf, sizeof(buf));
-    while (ERR_get_error() != 0)
-        n++;
-    printf("openssl-error-queue after %s: %d error(s), first %s\n", what, n, buf);
+    if (n == 0 && sentinel == 1)
+        printf("openssl-error-queue after %s: empty\n", what);
+    else if (n == 0)
+        printf("openssl-error-queue after %s: the application's own error was removed\n", what);
+    else
+        printf("openssl-error-queue after %s: %d error(s), first %s\n", what, n, buf);
+    seed_ssl_errors(cd); /* for the next call */
 }
 
 static int
@@ -174,6 +190,7 @@ run(const char *confdir, const char *service, const char *user, struct conv_data
         fprintf(stderr, "scard-login: pam_start: PAM status %d\n", rc);
         return rc;
     }
+    seed_ssl_errors(cd);
     rc = step(pamh, cd, "authenticate", pam_authenticate(pamh, 0));
     if (rc == PAM_SUCCESS)
         rc = step(pamh, cd, "acct_mgmt", pam_acct_mgmt(pamh, 0));
@@ -187,6 +204,7 @@ run(const char *confdir, const char *service, const char *user, struct conv_data
     }
     pam_end(pamh, rc);
     report_ssl_errors(cd, "pam_end");
+    (void)ERR_get_error(); /* the last sentinel */
     return rc;
 }
 
@@ -203,9 +221,11 @@ run_chauthtok(const char *confdir, const char *service, const char *user, struct
         fprintf(stderr, "scard-login: pam_start: PAM status %d\n", rc);
         return rc;
     }
+    seed_ssl_errors(cd);
     rc = step(pamh, cd, "chauthtok", pam_chauthtok(pamh, 0));
     pam_end(pamh, rc);
     report_ssl_errors(cd, "pam_end");
+    (void)ERR_get_error(); /* the last sentinel */
     return rc;
 }
 
@@ -224,7 +244,8 @@ usage(FILE *f)
                "  --on-prompt CMD         run CMD with /bin/sh before answering each PIN prompt\n"
                "                          (the prompt is $1); the answer waits for it\n"
                "  --openssl-errors        print this thread's OpenSSL error queue after each PAM\n"
-               "                          call and after pam_end (\"openssl-error-queue after X: empty\")\n"
+               "                          call and after pam_end (\"openssl-error-queue after X: empty\":\n"
+               "                          only the application's own entry, put there before each call)\n"
                "  --selfcheck-secret FILE after pam_end, count the copies of FILE's first line left\n"
                "                          in this process's writable memory: \"secret-copies: N (in hex\n"
                "                          dumps: M)\" (the address of each to stderr; M: copies in the\n"

@@ -73,14 +73,15 @@ no_crash() {
     if [ "$rc" -lt 64 ]; then sc_ok "$1: no crash (status $rc)"; else _sc_failed "$1: no crash" "status $rc" "$out"; fi
 }
 
-# ssl_clean NAME: every "openssl-error-queue after X" line of the last sign-in says empty, and
-# there is at least one (after authenticate and after pam_end).
+# ssl_clean NAME: every "openssl-error-queue after X" line of the last sign-in says empty (the
+# application's own entry, put in the queue by scard-login before each call, is still there
+# and nothing else), and there is at least one (after authenticate and after pam_end).
 ssl_clean() {
     local n bad
     n=$(grep -c '^openssl-error-queue after ' "$out" || true)
     bad=$(grep '^openssl-error-queue after ' "$out" | grep -vc ': empty$' || true)
     if [ "$n" -ge 2 ] && [ "$bad" -eq 0 ]; then
-        sc_ok "$1: OpenSSL error queue empty after all $n PAM calls"
+        sc_ok "$1: OpenSSL error queue as the application left it after all $n PAM calls"
     else
         _sc_failed "$1: OpenSSL error queue empty after each PAM call" "$n reports, $bad not empty" "$out"
     fi
