@@ -5,8 +5,9 @@
 usage: pin-to-tgt.py PINFILE CMD [ARG...]
 
 Runs CMD on a new pseudo-terminal, waits for a PIN prompt (a line containing "PIN", any
-case, ending in ':' plus optional blanks), types the PIN from PINFILE, and waits for CMD to
-exit. Prints two numbers of milliseconds: prompt-to-exit (PIN entered → TGT stored and the
+case, ending in ':' plus optional blanks) and for the terminal's echo to be off (the program
+is then reading the PIN; input typed before that may be flushed), types the PIN from PINFILE,
+and waits for CMD to exit. Prints two numbers of milliseconds: prompt-to-exit (PIN entered → TGT stored and the
 process gone) and start-to-exit. Exit status: CMD's, or 2 when no prompt came within 30 s.
 The PIN is never printed; CMD's output is discarded.
 """
@@ -15,6 +16,7 @@ import pty
 import re
 import select
 import sys
+import termios
 import time
 
 PROMPT = re.compile(rb"pin[^\n]*:\s*$", re.IGNORECASE)
@@ -52,6 +54,13 @@ def main():
         if typed_at is None:
             seen = (seen + chunk)[-512:]
             if PROMPT.search(seen):
+                while termios.tcgetattr(fd)[3] & termios.ECHO:
+                    if time.monotonic() > deadline:
+                        os.kill(pid, 9)
+                        os.waitpid(pid, 0)
+                        sys.stderr.write("pin-to-tgt: the terminal's echo stayed on\n")
+                        return 2
+                    time.sleep(0.0005)
                 typed_at = time.monotonic()
                 os.write(fd, pin + b"\n")
     _, status = os.waitpid(pid, 0)
