@@ -54,7 +54,7 @@ int
 pamsc_trust_policy_check(const struct pamsc_trust_policy *p, const struct sc_logger *lg)
 {
     const char *check = p->revocation_check ? p->revocation_check : "none";
-    const char *fail = p->revocation_fail ? p->revocation_fail : "soft";
+    const char *fail = p->revocation_fail ? p->revocation_fail : "hard";
     bool url_ok = true;
 
     if (strcmp(check, "none") != 0 && strcmp(check, "crl") != 0 && strcmp(check, "ocsp") != 0) {
@@ -380,7 +380,7 @@ pamsc_trust_check(const struct pamsc_trust_policy *p, X509 *cert, const struct s
                   char *reason, size_t reason_size)
 {
     const char *check = p->revocation_check ? p->revocation_check : "none";
-    bool hard = p->revocation_fail && strcmp(p->revocation_fail, "hard") == 0;
+    bool hard = !p->revocation_fail || strcmp(p->revocation_fail, "hard") == 0; /* fail closed by default */
     STACK_OF(X509) *chain = NULL;
     X509_STORE *store = NULL;
     enum rev_status rs = REV_GOOD;

@@ -18,7 +18,7 @@ struct pamsc_trust_policy {
     char *anchors;            /* trust_anchors: PEM file (one or more CAs) or a hashed directory
                                * (openssl rehash); intermediates go here too, with their root */
     char *revocation_check;   /* "none" (default), "crl" or "ocsp" */
-    char *revocation_fail;    /* "soft" (default) or "hard" */
+    char *revocation_fail;    /* "hard" (default: unknown status refused) or "soft" */
     char *crl_file;           /* PEM file with one or more CRLs, or a hashed directory: the CRL of
                                * every CA of the chain (revocation_check = crl) */
     char *ocsp_responder;     /* http:// URL; unset = the certificate's AIA OCSP URL */

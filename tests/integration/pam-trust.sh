@@ -206,7 +206,7 @@ chain_service t-crl-dir "trust_anchors=$KDC_CA_PEM revocation_check=crl crl_file
 rc=$(login t-crl-dir)
 expect_rc "crl_file a hashed directory listing alice's certificate: refused" $PAM_PERM_DENIED "$rc"
 no_pin "revoked (CRL directory)"
-chain_service t-crl-missing-soft "trust_anchors=$KDC_CA_PEM revocation_check=crl crl_file=$d/no-such-crl.pem"
+chain_service t-crl-missing-soft "trust_anchors=$KDC_CA_PEM revocation_check=crl crl_file=$d/no-such-crl.pem revocation_fail=soft"
 rc=$(login t-crl-missing-soft)
 expect_rc "CRL missing, revocation_fail=soft: signs in" $PAM_SUCCESS "$rc"
 logged "missing CRL is logged as a warning" "revocation status unknown \(the CRL file .* cannot be read\): accepted"
@@ -280,7 +280,7 @@ refused_log "revoked (OCSP)" "$d/alice.pem" "revoked$"
 sc_stop "$OCSP_PID"
 
 down=$(sc_free_port) # nothing listens there: the connection is refused
-chain_service t-ocsp-soft "trust_anchors=$KDC_CA_PEM revocation_check=ocsp ocsp_responder=http://127.0.0.1:$down/ ocsp_timeout=2"
+chain_service t-ocsp-soft "trust_anchors=$KDC_CA_PEM revocation_check=ocsp ocsp_responder=http://127.0.0.1:$down/ ocsp_timeout=2 revocation_fail=soft"
 rc=$(login t-ocsp-soft)
 expect_rc "OCSP responder down, revocation_fail=soft: signs in" $PAM_SUCCESS "$rc"
 logged "unreachable responder is logged as a warning" "revocation status unknown.*cannot be reached.*: accepted"
@@ -311,7 +311,7 @@ rc=$(login t-ocsp-nourl-hard)
 expect_rc "no AIA, no ocsp_responder, revocation_fail=hard: refused" $PAM_PERM_DENIED "$rc"
 expect_out "user is told there is no responder" "not trusted: no OCSP responder is configured or named by the certificate"
 no_pin "no OCSP URL, hard"
-chain_service t-ocsp-nourl-soft "trust_anchors=$KDC_CA_PEM revocation_check=ocsp"
+chain_service t-ocsp-nourl-soft "trust_anchors=$KDC_CA_PEM revocation_check=ocsp revocation_fail=soft"
 rc=$(login t-ocsp-nourl-soft)
 expect_rc "no AIA, no ocsp_responder, revocation_fail=soft: signs in" $PAM_SUCCESS "$rc"
 logged "no OCSP URL is logged as a warning" \
@@ -410,7 +410,7 @@ expect_rc "intermediate: the root's CRL lists the intermediate: refused" $PAM_PE
 expect_out "user is told the certificate is revoked (revoked CA)" "certificate has been revoked"
 no_pin "intermediate revoked"
 refused_log "revoked issuing CA" "$d/alice-inter.pem" "revoked: its issuing CA '/CN=scard test intermediate CA' is revoked"
-chain_service t-inter-crl-noroot-soft "$ri revocation_check=crl crl_file=$d/inter-crl.pem"
+chain_service t-inter-crl-noroot-soft "$ri revocation_check=crl crl_file=$d/inter-crl.pem revocation_fail=soft"
 rc=$(login t-inter-crl-noroot-soft)
 expect_rc "intermediate: the root's CRL missing, soft: signs in" $PAM_SUCCESS "$rc"
 logged "the missing root CRL is logged as a warning" \

@@ -156,7 +156,7 @@ err_name(int r)
 }
 
 /* The trust matrix: a certificate, its outcome under the default policy (anchors = the matrix
- * CA, revocation_check = none, revocation_fail = soft) and under the keys that change it. */
+ * CA, revocation_check = none, revocation_fail = hard) and under the keys that change it. */
 static const struct trust_case {
     const char *cert;
     const char *what;
@@ -207,13 +207,13 @@ static const struct trust_case {
     {"via-inter", "crl: the root's CRL missing, hard", {.anchors = "anchors-root-inter.pem", .check = "crl", .fail = "hard", .crl = "inter-crl.pem"},
      -EKEYREJECTED, "unable to get certificate CRL", NULL},
     /* CRL file missing */
-    {"good", "crl_file missing, soft", {.anchors = "ca.pem", .check = "crl", .crl = "/nonexistent.crl"}, 0, NULL,
+    {"good", "crl_file missing, soft", {.anchors = "ca.pem", .check = "crl", .fail = "soft", .crl = "/nonexistent.crl"}, 0, NULL,
      "<4>revocation status unknown (the CRL file '/nonexistent.crl' cannot be read)"},
     {"good", "crl_file missing, hard", {.anchors = "ca.pem", .check = "crl", .fail = "hard", .crl = "/nonexistent.crl"}, -EKEYREJECTED,
      "the CRL file '/nonexistent.crl' cannot be read", NULL},
     {"good", "crl_file unset, hard", {.anchors = "ca.pem", .check = "crl", .fail = "hard"}, -EKEYREJECTED, "cannot be read", NULL},
     /* OCSP: the URL comes from ocsp_responder, else the first http:// OCSP URL of the AIA */
-    {"good", "ocsp, no AIA, no responder, soft", {.anchors = "ca.pem", .check = "ocsp"}, 0, NULL,
+    {"good", "ocsp, no AIA, no responder, soft", {.anchors = "ca.pem", .check = "ocsp", .fail = "soft"}, 0, NULL,
      "<4>revocation status unknown (no OCSP responder is configured or named by the certificate)"},
     {"good", "ocsp, no AIA, no responder, hard", {.anchors = "ca.pem", .check = "ocsp", .fail = "hard"}, -EKEYREJECTED,
      "no OCSP responder is configured or named by the certificate", NULL},
@@ -223,7 +223,7 @@ static const struct trust_case {
      "http://127.0.0.1:9/second cannot be reached", "asking the OCSP responder http://127.0.0.1:9/second (from"},
     {"aia-https", "ocsp: an https:// AIA only, hard", {.anchors = "ca.pem", .check = "ocsp", .fail = "hard"}, -EKEYREJECTED,
      "the certificate names no http:// OCSP responder (first: https://127.0.0.1:9/ocsp)", NULL},
-    {"aia-https", "ocsp: an https:// AIA only, soft", {.anchors = "ca.pem", .check = "ocsp"}, 0, NULL, "names no http:// OCSP responder"},
+    {"aia-https", "ocsp: an https:// AIA only, soft", {.anchors = "ca.pem", .check = "ocsp", .fail = "soft"}, 0, NULL, "names no http:// OCSP responder"},
     {"aia-http", "ocsp_responder wins over the AIA", {.anchors = "ca.pem", .check = "ocsp", .fail = "hard", .ocsp = "http://127.0.0.1:1/"},
      -EKEYREJECTED, "http://127.0.0.1:1/ cannot be reached", "asking the OCSP responder http://127.0.0.1:1/ (ocsp_responder"},
     {"aia-http", "ocsp_responder empty = unset: the AIA", {.anchors = "ca.pem", .check = "ocsp", .fail = "hard", .ocsp = "", .timeout_sec = 1}, -EKEYREJECTED,
