@@ -20,6 +20,8 @@
 
 #include <winscard.h>
 
+#include "common/clock.h"
+
 #ifndef BENCH_STACK
 #define BENCH_STACK "unknown"
 #endif
@@ -27,14 +29,6 @@
 /* The test driver's ECHO command (tests/drivers/ifd-test.c): data comes back with 90 00. */
 static const BYTE echo_apdu[] = {0x80, 0xEE, 0x00, 0x00, 0x04, 0xDE, 0xAD, 0xBE, 0xEF};
 static const BYTE echo_resp[] = {0xDE, 0xAD, 0xBE, 0xEF, 0x90, 0x00};
-
-static uint64_t
-now_usec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static void
 sleep_usec(uint64_t usec)
@@ -140,9 +134,9 @@ cmd_rtt(const char *reader, long n)
     for (long i = 0; i < 50 && r == 0; i++)
         r = echo(&card);
     for (long i = 0; i < n && r == 0; i++) {
-        uint64_t s = now_usec();
+        uint64_t s = sc_now_usec();
         r = echo(&card);
-        t[i] = now_usec() - s;
+        t[i] = sc_now_usec() - s;
         sum += t[i];
     }
     close_card(&card);
@@ -175,8 +169,8 @@ tps_client(const char *reader, int go_fd, int count_fd, uint64_t run_usec)
         close_card(&card);
         return -EPIPE;
     }
-    deadline = now_usec() + run_usec;
-    while (now_usec() < deadline) {
+    deadline = sc_now_usec() + run_usec;
+    while (sc_now_usec() < deadline) {
         rv = SCardBeginTransaction(card.handle);
         if (rv != SCARD_S_SUCCESS)
             break;
@@ -251,13 +245,13 @@ cmd_tps(const char *reader, int n, long msec)
     close(go[0]);
     close(counts[1]);
     sleep_usec(200000u + (uint64_t)n * 10000u); /* let every client connect */
-    start = now_usec();
+    start = sc_now_usec();
     for (int i = 0; i < n; i++)
         if (write(go[1], "g", 1) != 1)
             break;
     close(go[1]);
     r = tps_collect(n, counts[0], pids, &total, &min, &max);
-    elapsed = now_usec() - start;
+    elapsed = sc_now_usec() - start;
     close(counts[0]);
     free(pids);
     if (r < 0)
@@ -274,7 +268,7 @@ static int
 wait_presence(SCARDCONTEXT ctx, const char *reader, bool want, DWORD timeout_ms)
 {
     SCARD_READERSTATE rs = {.szReader = reader, .dwCurrentState = SCARD_STATE_UNAWARE};
-    uint64_t deadline = now_usec() + (uint64_t)timeout_ms * 1000u;
+    uint64_t deadline = sc_now_usec() + (uint64_t)timeout_ms * 1000u;
 
     for (;;) {
         LONG rv = SCardGetStatusChange(ctx, timeout_ms < 1000 ? timeout_ms : 1000, &rs, 1);
@@ -282,7 +276,7 @@ wait_presence(SCARDCONTEXT ctx, const char *reader, bool want, DWORD timeout_ms)
             return fail("SCardGetStatusChange", rv);
         if (!!(rs.dwEventState & SCARD_STATE_PRESENT) == want)
             return 0;
-        if (now_usec() > deadline)
+        if (sc_now_usec() > deadline)
             return -ETIMEDOUT;
         rs.dwCurrentState = rs.dwEventState & ~(DWORD)SCARD_STATE_CHANGED;
     }
@@ -300,7 +294,7 @@ remover_main(void *p)
     struct remover *rm = p;
 
     sleep_usec(rm->delay_usec);
-    rm->at_usec = now_usec();
+    rm->at_usec = sc_now_usec();
     if (unlink(rm->path) < 0)
         perror("pcsc-bench: unlink");
     return NULL;
@@ -322,10 +316,10 @@ removal_once(SCARDCONTEXT ctx, const char *reader, const char *path, uint64_t de
     rs.dwCurrentState = rs.dwEventState & ~(DWORD)SCARD_STATE_CHANGED;
     if (pthread_create(&th, NULL, remover_main, &rm) != 0)
         return -EAGAIN;
-    deadline = now_usec() + 10000000u;
+    deadline = sc_now_usec() + 10000000u;
     do {
         rv = SCardGetStatusChange(ctx, 10000, &rs, 1);
-        woke = now_usec();
+        woke = sc_now_usec();
         rs.dwCurrentState = rs.dwEventState & ~(DWORD)SCARD_STATE_CHANGED;
     } while ((rv == SCARD_S_SUCCESS || rv == SCARD_E_TIMEOUT) &&
              (rs.dwEventState & SCARD_STATE_PRESENT) && woke < deadline);

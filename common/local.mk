@@ -1,6 +1,7 @@
 noinst_LTLIBRARIES += common/libsccommon.la
 common_libsccommon_la_SOURCES = \
 	common/cleanup.h \
+	common/clock.h \
 	common/config.c \
 	common/config.h \
 	common/log.c \

@@ -14,6 +14,7 @@
 #include <PCSC/winscard.h>
 
 #include "common/cleanup.h"
+#include "common/clock.h"
 #include "pam_scard/args.h"
 #include "pam_scard/card.h"
 #include "pam_scard/errmap.h"
@@ -25,14 +26,6 @@ struct pamsc_reader {
     char **names; /* readers holding a usable card, nnames entries */
     size_t nnames;
 };
-
-static uint64_t
-now_usec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* Reader names as a multi-string ("a\0b\0\0"); an empty list when there is no reader. */
 static int
@@ -123,7 +116,7 @@ watch_readers(const struct pamsc_args *args, struct pamsc_reader *reader, uint64
         r = collect_cards(st, n, reader);
         if (r != 0)
             return r;
-        uint64_t now = now_usec();
+        uint64_t now = sc_now_usec();
         if (now >= deadline_usec)
             return -ETIMEDOUT;
         if (!*told) {
@@ -163,7 +156,7 @@ static int
 pcsc_wait_card(const struct pamsc_args *args, uint64_t wait_usec, struct pamsc_reader **ret_reader)
 {
     _cleanup_(pcsc_closep) struct pamsc_reader *reader = calloc(1, sizeof(*reader));
-    uint64_t deadline = now_usec() + wait_usec;
+    uint64_t deadline = sc_now_usec() + wait_usec;
     bool told = false;
     LONG rc;
     int r;

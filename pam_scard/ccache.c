@@ -28,6 +28,7 @@
 #include <linux/capability.h>
 
 #include "common/cleanup.h"
+#include "common/clock.h"
 #include "pam_scard/args.h"
 #include "pam_scard/ccache.h"
 #include "pam_scard/errmap.h"
@@ -356,15 +357,6 @@ child_main(int fd, pid_t parent, const struct job *job)
     _exit(write_all(fd, &out, sizeof(out)) == 0 && out.err == 0 ? 0 : 1);
 }
 
-static uint64_t
-now_usec(void)
-{
-    struct timespec ts;
-
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
-}
-
 /* Read the child's answer: 0; -ETIMEDOUT no (complete) answer in time; -EPIPE it ended first. */
 static int
 read_outcome(int fd, struct outcome *out, uint64_t deadline_usec)
@@ -374,7 +366,7 @@ read_outcome(int fd, struct outcome *out, uint64_t deadline_usec)
 
     while (got < sizeof(*out)) {
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        uint64_t now = now_usec();
+        uint64_t now = sc_now_usec();
         ssize_t n;
         int rc;
 
@@ -451,7 +443,7 @@ run_as_user(const struct job *job, struct outcome *out)
     rfd = fds[0];
     pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     gone = pidfd < 0 && errno == ESRCH; /* ended and reaped already (SIGCHLD ignored) */
-    r = read_outcome(rfd, out, now_usec() + CHILD_TIMEOUT_USEC);
+    r = read_outcome(rfd, out, sc_now_usec() + CHILD_TIMEOUT_USEC);
     if (r < 0 && !gone)
         stop_child(pid, pidfd);
     status = reap(pid);

@@ -18,6 +18,7 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
+#include "common/clock.h"
 #include "pam_scard/trust.h"
 
 /* Outcome of one revocation source. */
@@ -176,15 +177,6 @@ check_crl(const struct pamsc_trust_policy *p, X509_STORE *store, X509 *cert, cha
     return REV_UNAVAILABLE;
 }
 
-static uint64_t
-now_usec(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* Wait until @p bio's socket is ready for what its last call asked for (@p for_write, else
  * read), or @p deadline_usec passes: 1 ready, 0 deadline passed, -errno. */
 static int
@@ -196,7 +188,7 @@ wait_io(BIO *bio, bool for_write, uint64_t deadline_usec)
 
     if (BIO_get_fd(bio, &pfd.fd) < 0)
         return -EBADF;
-    while ((now = now_usec()) < deadline_usec) {
+    while ((now = sc_now_usec()) < deadline_usec) {
         r = poll(&pfd, 1, (int)((deadline_usec - now + 999) / 1000));
         if (r > 0)
             return 1;
@@ -226,7 +218,7 @@ http_reason(void)
 static OCSP_RESPONSE *
 ocsp_send(const char *url, OCSP_REQUEST *req, uint64_t timeout_usec, char *reason, size_t size)
 {
-    uint64_t deadline = now_usec() + timeout_usec;
+    uint64_t deadline = sc_now_usec() + timeout_usec;
     char *host = NULL, *port = NULL, *path = NULL, hostport[300];
     OSSL_HTTP_REQ_CTX *rctx = NULL;
     ASN1_VALUE *resp = NULL;

@@ -20,6 +20,7 @@
 
 #include <reader.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "resmgr/daemon/apdu.h"
 #include "resmgr/daemon/scardd.h"
@@ -50,14 +51,6 @@ struct rm_parked {
     struct rm_job *job; /* RECONNECT / DISCONNECT */
     TAILQ_ENTRY(rm_parked) link;
 };
-
-static uint64_t
-now_usec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static void handle_frame(struct rm_reader *rd, struct rm_chan *ch, const void *frame, size_t len);
 static void run_job(struct rm_reader *rd, struct rm_job *job);
@@ -200,7 +193,7 @@ tx_touch(struct rm_reader *rd)
 {
     if (!rd->act_holder || rd->m->conf.tx_idle_usec == 0)
         return;
-    rd->tx_deadline_usec = now_usec() + rd->m->conf.tx_idle_usec;
+    rd->tx_deadline_usec = sc_now_usec() + rd->m->conf.tx_idle_usec;
     if (!rd->tx_armed_usec)
         tx_arm(rd, rd->tx_deadline_usec);
 }
@@ -283,7 +276,7 @@ tx_expire(struct rm_reader *rd)
 static void
 on_tx_timer(struct rm_reader *rd)
 {
-    uint64_t v, now = now_usec();
+    uint64_t v, now = sc_now_usec();
 
     (void)!read(rd->act_tx_timer, &v, sizeof(v));
     rd->tx_armed_usec = 0;
@@ -935,7 +928,7 @@ poll_timeout(struct rm_reader *rd, uint64_t next_poll_usec)
     pthread_mutex_unlock(&rd->lock);
     if (defective)
         return -1;
-    now = now_usec();
+    now = sc_now_usec();
     return next_poll_usec <= now ? 0 : (int)((next_poll_usec - now + 999) / 1000);
 }
 
@@ -953,7 +946,7 @@ rm_actor_main(void *userdata)
         if (timeout == 0) {
             /* a stream of requests never pushes the next presence check further away */
             rm_reader_check_presence(rd);
-            next_poll = now_usec() + rd->poll_usec;
+            next_poll = sc_now_usec() + rd->poll_usec;
             continue;
         }
         n = epoll_wait(rd->act_epoll, evs, (int)(sizeof(evs) / sizeof(evs[0])), timeout);

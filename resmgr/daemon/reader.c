@@ -22,6 +22,7 @@
 
 #include <reader.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "resmgr/daemon/scardd.h"
 
@@ -31,14 +32,6 @@
 #define POLL_FN_TIMEOUT_MS 1000
 #define POLL_FN_STOPPABLE_TIMEOUT_MS (10 * 60 * 1000)
 #define PRESENCE_FAILURES_MAX 5 /* consecutive IFDHICCPresence errors that mark it defective */
-
-static uint64_t
-now_usec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static void
 arm_hang(struct rm_reader *rd, uint64_t deadline_usec)
@@ -55,7 +48,7 @@ static __thread unsigned call_slot; /* 0 in the worker, 1 in the poller thread *
 static void
 call_begin(struct rm_reader *rd, const char *name, uint64_t allowance_usec)
 {
-    uint64_t deadline = now_usec() + rd->m->conf.driver_hang_usec + allowance_usec;
+    uint64_t deadline = sc_now_usec() + rd->m->conf.driver_hang_usec + allowance_usec;
 
     pthread_mutex_lock(&rd->lock);
     rd->call_name[call_slot] = name;
@@ -78,7 +71,7 @@ call_end(struct rm_reader *rd)
 void
 rm_reader_call_begin(struct rm_reader *rd, const char *name, int fd, uint16_t cmd, uint32_t seq)
 {
-    uint64_t deadline = now_usec() + rd->m->conf.driver_hang_usec;
+    uint64_t deadline = sc_now_usec() + rd->m->conf.driver_hang_usec;
 
     pthread_mutex_lock(&rd->lock);
     rd->call_name[0] = name;
@@ -493,7 +486,7 @@ static void
 on_hang(struct rm_manager *m, struct rm_source *s, uint32_t events)
 {
     struct rm_reader *rd = (struct rm_reader *)((char *)s - offsetof(struct rm_reader, hang));
-    uint64_t v, now = now_usec(), next = 0;
+    uint64_t v, now = sc_now_usec(), next = 0;
     const char *stuck = NULL;
 
     (void)m;
