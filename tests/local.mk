@@ -17,6 +17,11 @@ EXTRA_DIST += \
 	tests/integration/lib/pcscd.sh \
 	$(NULL)
 
+# The sign-in certificate filter end to end: the matrix on a virtual card, each case under the
+# default policy and under the key that changes it (real libpam and KDC).
+TESTS += tests/integration/pam-certmatrix.sh
+EXTRA_DIST += tests/integration/pam-certmatrix.sh
+
 # Which certificate signs in: several cards, several certificates, no user name, hint (real KDC).
 TESTS += tests/integration/pam-choose.sh
 EXTRA_DIST += tests/integration/pam-choose.sh
