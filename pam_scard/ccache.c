@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The user's ccache: the name comes from the ccache_name template and is filled from the
- * MEMORY ccache of pam_sm_authenticate. FILE ccaches are written here and handed to the user
- * (mkstemp(3) for XXXXXX, chown when root, mode 0600) as pam_krb5's setcred does; every other
- * type (KCM, KEYRING, DIR) is written and destroyed by a forked child running as the user.
+ * MEMORY ccache of pam_sm_authenticate. Every ccache but MEMORY (FILE, KCM, KEYRING, DIR) is
+ * written and destroyed by a forked child running as the user; a FILE ccache's trailing XXXXXX
+ * is made unique with mkstemp(3) there, and the file made 0600.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,7 +35,7 @@
 #include "pam_scard/pkinit.h"
 
 /*
- * Why non-FILE ccaches are written by a forked child, not by switching ids in this process.
+ * Why ccaches are written by a forked child, not by switching ids in this process.
  *
  * A KCM daemon files a cache under the uid of the peer that creates it, and a keyring key
  * belongs to the uid that adds it: written by root (a display manager, login, sshd), the
@@ -67,15 +67,20 @@
  * by then the user, uses the user's (_uid_ses.UID), which is where the user's own processes
  * without a session keyring look as well.
  *
- * FILE ccaches stay in this process (root writes, then chowns), as before: see ccache.h.
+ * FILE ccaches too: libkrb5 reopens a FILE ccache's path (following symlinks) for every
+ * credential it stores, so root writing into a directory the user can change (/run/user/UID)
+ * could be made to append to a file of the user's choosing. Written as the user, the worst the
+ * user can do is hurt their own cache.
  */
 #define CHILD_TIMEOUT_USEC (30ULL * 1000000ULL)
 #define MSG_MAX 256
+#define NAME_MAX_LEN 4104 /* "FILE:" + PATH_MAX */
 
 /* One answer: what the child sends back, and what the in-process path fills the same way. */
 struct outcome {
     int32_t err;       /* 0 or a negative errno */
     char msg[MSG_MAX]; /* what failed, NUL-terminated; libkrb5's messages, never a ticket */
+    char name[NAME_MAX_LEN]; /* the ccache name used (a FILE's XXXXXX replaced), NUL-terminated */
 };
 
 /* The client principal and credentials of the MEMORY ccache, copied out before fork(). */
@@ -143,11 +148,11 @@ file_path(const char *name)
     return strchr(name, ':') ? NULL : name;
 }
 
-/* FILE and MEMORY ccaches are written in this process; the rest by the user's child. */
+/* MEMORY ccaches are written in this process; the rest by the user's child. */
 static bool
 written_here(const char *name)
 {
-    return file_path(name) || strncmp(name, "MEMORY:", 7) == 0;
+    return strncmp(name, "MEMORY:", 7) == 0;
 }
 
 static bool
@@ -317,12 +322,20 @@ become_user(uid_t uid, gid_t gid, struct outcome *out)
     return 0;
 }
 
+static int store_file(krb5_context ctx, char *name, const struct tgt_copy *t, uid_t uid, gid_t gid,
+                      struct outcome *out);
+
 static int
 job_run(const struct job *job, struct outcome *out)
 {
-    if (job->op == JOB_WRITE)
-        return write_creds(job->ctx, job->name, job->tgt, out);
-    return destroy_cc(job->ctx, job->name, out);
+    if (job->op == JOB_DESTROY)
+        return destroy_cc(job->ctx, job->name, out);
+    if (strlen(job->name) >= sizeof(out->name))
+        return fail(out, -ENAMETOOLONG, "the ccache name is too long");
+    strcpy(out->name, job->name);
+    if (file_path(out->name))
+        return store_file(job->ctx, out->name, job->tgt, job->uid, job->gid, out);
+    return write_creds(job->ctx, job->name, job->tgt, out);
 }
 
 static int
@@ -387,6 +400,7 @@ read_outcome(int fd, struct outcome *out, uint64_t deadline_usec)
         got += (size_t)n;
     }
     out->msg[sizeof(out->msg) - 1] = '\0';
+    out->name[sizeof(out->name) - 1] = '\0';
     return 0;
 }
 
@@ -483,14 +497,13 @@ make_unique(char *name, struct outcome *out)
 }
 
 /*
- * Give the file libkrb5 just wrote to the user, through a descriptor: libkrb5 reopens the
- * path for every credential (O_APPEND, following symlinks), and chown(2) on a path follows
- * symlinks too, so a path swapped meanwhile (possible in a directory the user can write) must
- * not make root chown the target. The file must still be the regular, single-link file this
- * process created.
+ * Check, through a descriptor, that the file libkrb5 just wrote is still the regular,
+ * single-link file this process created (libkrb5 reopens the path for every credential,
+ * O_APPEND, following symlinks, so the path may have been swapped), make it 0600, and when
+ * running as root give it to uid:gid (fchown: chown(2) on a path would follow a symlink).
  */
 static int
-hand_over(const char *path, uid_t uid, gid_t gid, struct outcome *out)
+seal_file(const char *path, uid_t uid, gid_t gid, struct outcome *out)
 {
     _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
@@ -502,17 +515,36 @@ hand_over(const char *path, uid_t uid, gid_t gid, struct outcome *out)
     if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != geteuid())
         return fail(out, -EEXIST, "it was replaced while being written (not our regular file)");
     if (geteuid() == 0 && fchown(fd, uid, gid) < 0)
-        return fail(out, -errno, "cannot give it to uid %lu: %s", (unsigned long)uid,
-                    strerror(errno));
+        return fail(out, -errno, "cannot give it to uid %lu: %s", (unsigned long)uid, strerror(errno));
     if (fchmod(fd, 0600) < 0)
         return fail(out, -errno, "fchmod: %s", strerror(errno));
     return 0;
 }
 
-/* FILE (and MEMORY) in this process: write, then give a file to the user. */
+/* Whether the directory of FILE ccache @p name is closed to @p uid: not its owner, no write
+ * permission for others, and not group-writable (the user might be in the group). */
+static bool
+user_cannot_write(const char *name, uid_t uid)
+{
+    _cleanup_free_ char *dir = strdup(file_path(name));
+    char *slash = dir ? strrchr(dir, '/') : NULL;
+    struct stat st;
+
+    if (!slash)
+        return false;
+    if (slash == dir)
+        slash[1] = '\0'; /* "/" */
+    else
+        *slash = '\0';
+    if (stat(dir, &st) < 0)
+        return false;
+    return st.st_uid != uid && !(st.st_mode & (S_IWGRP | S_IWOTH));
+}
+
+/* A FILE ccache (in the user's child, or here when the user cannot write its directory): a
+ * unique name for XXXXXX, write, check and seal, and give it to the user when root. */
 static int
-store_here(krb5_context ctx, char *name, const struct tgt_copy *t, uid_t uid, gid_t gid,
-           struct outcome *out)
+store_file(krb5_context ctx, char *name, const struct tgt_copy *t, uid_t uid, gid_t gid, struct outcome *out)
 {
     const char *path = file_path(name);
     int created, r;
@@ -521,8 +553,8 @@ store_here(krb5_context ctx, char *name, const struct tgt_copy *t, uid_t uid, gi
     if (created < 0)
         return created;
     r = write_creds(ctx, name, t, out);
-    if (r == 0 && path)
-        r = hand_over(path, uid, gid, out);
+    if (r == 0)
+        r = seal_file(path, uid, gid, out);
     if (r < 0 && created)
         (void)unlink(path);
     return r;
@@ -542,11 +574,25 @@ pamsc_ccache_store(const struct pamsc_args *args, struct pamsc_tgt *tgt, const c
         return -ENOMEM;
     r = tgt_copy_read(tgt->ctx, tgt->cc, &copy, &out);
     if (r == 0 && written_here(used))
-        r = store_here(tgt->ctx, used, &copy, uid, gid, &out);
+        r = write_creds(tgt->ctx, used, &copy, &out);
     else if (r == 0) {
         const struct job job = {JOB_WRITE, tgt->ctx, used, &copy, uid, gid};
         (void)snprintf(as, sizeof(as), " as uid %lu", (unsigned long)uid);
         r = run_as_user(&job, &out);
+        if (r < 0 && file_path(used) && user_cannot_write(used, uid)) {
+            /* a directory the user cannot write: the user cannot swap paths there either */
+            sc_log(&args->log, LOG_INFO, "ccache '%s': the directory is not the user's to write (%s); "
+                   "written by this process and given to uid %lu", used, out.msg, (unsigned long)uid);
+            out = (struct outcome){0};
+            as[0] = '\0';
+            r = store_file(tgt->ctx, used, &copy, uid, gid, &out);
+        } else if (r == 0) {
+            char *final = strdup(out.name); /* FILE: XXXXXX replaced in the child */
+            if (!final)
+                r = -ENOMEM;
+            else
+                free(used), used = final;
+        }
     }
     tgt_copy_clear(tgt->ctx, &copy);
     if (r < 0) {
@@ -563,7 +609,7 @@ pamsc_ccache_destroy(const struct pamsc_args *args, const char *name, const stru
 {
     krb5_context ctx = NULL;
     struct outcome out = {0};
-    bool here = written_here(name);
+    bool here = written_here(name) || (file_path(name) && !pw); /* FILE of an unknown owner: here */
     krb5_error_code code;
     int r;
 
@@ -581,6 +627,10 @@ pamsc_ccache_destroy(const struct pamsc_args *args, const char *name, const stru
     else {
         const struct job job = {JOB_DESTROY, ctx, name, NULL, pw->pw_uid, pw->pw_gid};
         r = run_as_user(&job, &out);
+        if (r < 0 && file_path(name) && user_cannot_write(name, pw->pw_uid)) {
+            out = (struct outcome){0}; /* written here, so removed here (pamsc_ccache_store()) */
+            r = destroy_cc(ctx, name, &out);
+        }
     }
     if (ctx)
         krb5_free_context(ctx);

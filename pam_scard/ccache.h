@@ -28,24 +28,23 @@ int pamsc_ccache_expand(const char *tmpl, const char *user, uid_t uid, char **re
  * @param[in]  uid, gid  the user (passwd entry of the PAM user)
  * @param[out] ret_name  name actually used ("FILE:/tmp/krb5cc_1000_a1B2c3"), free with free()
  *
- * FILE: (or no type): written by this process; a trailing "XXXXXX" is replaced by mkstemp(3).
- * libkrb5 1.20 (re)creates the file with unlink + O_CREAT|O_EXCL, 0600, then reopens the path
- * (O_APPEND, symlinks followed) for each credential. When running as root the file is then
- * given to uid:gid and made 0600 through an O_NOFOLLOW descriptor, after checking that it is
- * still the regular, single-link file this process created (-EEXIST if not). Safe in a sticky
- * directory (/tmp: nobody else can replace root's file); in a directory the user can write,
- * the user could swap the path between libkrb5's opens and make root append to another file,
- * so point FILE ccaches there only with care (KEYRING, KCM or DIR are written as the user).
- * MEMORY: stays in this process.
- *
- * Every other type (KCM:, KEYRING:session|user|persistent:..., DIR:) is written by a forked
- * child that becomes the user for good (setgroups(0), setresgid, setresuid, as SSSD's
+ * Every type but MEMORY (FILE:, KCM:, KEYRING:session|user|persistent:..., DIR:) is written by
+ * a forked child that becomes the user for good (setgroups(0), setresgid, setresuid, as SSSD's
  * krb5_child does before it writes a ccache), so that the KCM daemon files the cache under the
- * user's uid (peer credentials) and the kernel keys belong to the user. KEYRING:session names
- * the caller's session keyring (the child shares it). The caller's ids, threads and signal
- * dispositions are untouched; the parent waits at most 30 s for the child's answer, then
- * kills it. A half-written cache is destroyed. MIT krb5 ccache types: doc/basic/ccache_def.rst.
- * Thread/fork: forks once (not for FILE/MEMORY); call from the thread that owns @p tgt.
+ * user's uid (peer credentials), the kernel keys belong to the user, and a FILE ccache is the
+ * user's own file: libkrb5 1.20 (re)creates it with unlink + O_CREAT|O_EXCL, 0600, then reopens
+ * the path (O_APPEND, symlinks followed) for each credential, which root must not do in a
+ * directory the user can change. A FILE name's trailing "XXXXXX" is replaced by mkstemp(3);
+ * the file is then checked through an O_NOFOLLOW descriptor to be the regular, single-link file
+ * the child created (-EEXIST if not) and made 0600. A FILE ccache in a directory the user
+ * cannot write (not the owner, not group- or world-writable) is written by this process and
+ * given to uid:gid through that descriptor instead: there the user cannot swap the path.
+ * KEYRING:session names the caller's session
+ * keyring (the child shares it). The caller's ids, threads and signal dispositions are
+ * untouched; the parent waits at most 30 s for the child's answer, then kills it. A
+ * half-written cache is destroyed. MEMORY: stays in this process. MIT krb5 ccache types:
+ * doc/basic/ccache_def.rst.
+ * Thread/fork: forks once (not for MEMORY); call from the thread that owns @p tgt.
  *
  * @return 0; -EEXIST/-EACCES/-EIO/-ENOSPC the file cannot be created, or was replaced while
  *         being written (-EEXIST); -EPERM the child could
@@ -60,11 +59,11 @@ int pamsc_ccache_store(const struct pamsc_args *args, struct pamsc_tgt *tgt, con
 
 /**
  * Destroy a ccache by name (a missing ccache is not an error), with the same split as
- * pamsc_ccache_store(): FILE:/MEMORY: here, every other type by a child running as the user
+ * pamsc_ccache_store(): MEMORY: here, every other type by a child running as the user
  * (KCM: or KEYRING:user:... name the user's cache only when resolved as the user).
  * @param[in] name  the name pamsc_ccache_store() returned
- * @param[in] pw    the owner's passwd entry (not kept); NULL: unknown, FILE:/MEMORY: are still
- *                  destroyed, other types fail with -ENOENT
+ * @param[in] pw    the owner's passwd entry (not kept); NULL: unknown, FILE:/MEMORY: are then
+ *                  destroyed by this process, other types fail with -ENOENT
  * @return 0; -ENOENT no owner for a non-FILE ccache; -EPERM/-ETIMEDOUT/-EIO as for
  *         pamsc_ccache_store(); errors of pamsc_errno_from_krb5() (all logged)
  */

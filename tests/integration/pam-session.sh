@@ -119,6 +119,8 @@ same_count() {
 chain_service cc-file "ccache_name=FILE:$d/ccache/krb5cc_%u_XXXXXX"
 rc=$(login cc-file alice)
 expect_rc "FILE ccache" $PAM_SUCCESS "$rc"
+logged "FILE ccache in a directory only root can write: written by the PAM process, given to the user" \
+    "the directory is not the user's to write"
 cc=$(ccname)
 if klist -c "$cc" 2>/dev/null | grep -q "Default principal: alice@$KDC_REALM"; then
     sc_ok "FILE ccache $cc holds alice's TGT"
@@ -146,6 +148,29 @@ elif ! command -v setpriv >/dev/null 2>&1; then
     user_side="setpriv (util-linux) is not installed"
 elif ! as_alice test -r "$KRB5_CONFIG"; then
     user_side="uid 2001 cannot read $KRB5_CONFIG (a parent directory is not world-searchable)"
+fi
+
+# FILE in a directory the user owns (as /run/user/UID): written by the user's child, so that
+# root never writes (and reopens by path) where the user can swap files.
+if [ -n "$user_side" ]; then
+    sc_skip_check "FILE ccache in the user's own directory written as the user" "$user_side"
+else
+    mkdir -p "$d/userdir"
+    chown 2001:2001 "$d/userdir"
+    chmod 0700 "$d/userdir"
+    chain_service cc-file-user "ccache_name=FILE:$d/userdir/krb5cc_XXXXXX"
+    rc=$(login cc-file-user alice)
+    expect_rc "FILE ccache in the user's own directory" $PAM_SUCCESS "$rc"
+    cc=$(ccname)
+    [ -n "$cc" ] && [ "$(stat -c '%u %a' "${cc#FILE:}" 2>/dev/null)" = "2001 600" ] &&
+        sc_ok "the file is uid 2001's, mode 0600" || sc_not_ok "the file is uid 2001's, mode 0600 ($cc)" "$out"
+    logged "the FILE ccache is written as uid 2001" \
+        "stored the TGT of alice@$KDC_REALM in FILE:$d/userdir/krb5cc_[A-Za-z0-9]{6} as uid 2001"
+    if as_alice klist -c "$cc" 2>/dev/null | grep -q "Default principal: alice@$KDC_REALM"; then
+        sc_ok "alice reads her TGT from it"
+    else
+        sc_not_ok "alice reads her TGT from it" "$out"
+    fi
 fi
 
 # KEYRING:session: the key goes to the session keyring of the calling process (this test's own,
