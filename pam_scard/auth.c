@@ -44,6 +44,9 @@ struct unlocked {
     char *pin;       /* secret, when checked here before PKINIT */
     int tries;       /* PIN tries left before PKINIT (PKINIT checks the PIN); <0: checked here */
     bool pinpad;     /* protected authentication path: the PIN is entered on the reader */
+    int events;      /* the reader's card-event count when the card was read; <0: unknown */
+    const struct pamsc_reader_ops *rops;
+    struct pamsc_reader *rset;
     const struct pamsc_args *args;
     char prompt[320]; /* "PIN for <card> (<reader>): " */
 };
@@ -89,17 +92,48 @@ tell_card_missing(const struct pamsc_args *args, int r)
         pamsc_error(args, "The smart-card reader cannot be used.");
 }
 
-/* The PIN prompt; -EACCES for an empty answer (the user is told), as a wrong PIN. */
+/* Whether the card the PIN is for is still the one that was read: no card removed from or
+ * inserted into its reader since (the reader's event count). A PIN typed while the card was
+ * swapped must not reach the other card. 0; -ENOMEDIUM gone or changed (the user is told). */
+static int
+same_card(const struct unlocked *u)
+{
+    int now;
+
+    if (u->events < 0 || !u->rops->card_events)
+        return 0;
+    now = u->rops->card_events(u->args, u->rset, u->reader);
+    if (now == u->events)
+        return 0;
+    if (now < 0) { /* card, reader or resource manager gone; or it cannot be told: fail closed */
+        tell_card_missing(u->args, now);
+        sc_log(&u->args->log, LOG_NOTICE, "the card in '%s' went away during the sign-in (while the PIN was "
+               "asked): %s; the PIN is not used", u->reader, strerror(-now));
+        return now == -ECONNREFUSED ? now : -ENOMEDIUM;
+    }
+    pamsc_error(u->args, "The smart card was changed during the sign-in; try again.");
+    sc_log(&u->args->log, LOG_WARNING, "a card was removed or inserted in '%s' while the PIN was asked: "
+           "the PIN is not used", u->reader);
+    return -ENOMEDIUM;
+}
+
+/* The PIN prompt; -EACCES for an empty answer (the user is told), as a wrong PIN; -ENOMEDIUM
+ * when the card was removed or swapped meanwhile (the PIN is then wiped, never used). */
 static int
 ask_pin(void *userdata, char **ret_pin)
 {
     struct unlocked *u = userdata;
-    int r = pamsc_prompt_secret(u->args, u->prompt, ret_pin);
+    char *pin = NULL;
+    int r = pamsc_prompt_secret(u->args, u->prompt, &pin);
 
     if (r == -ENODATA) {
         pamsc_error(u->args, "No PIN entered.");
         return -EACCES;
     }
+    if (r == 0 && (r = same_card(u)) < 0)
+        sc_secret_free(TAKE_PTR(pin));
+    if (r == 0)
+        *ret_pin = pin;
     return r;
 }
 
@@ -120,6 +154,8 @@ prepare_pin(const struct pamsc_args *args, const struct pamsc_reader_ops *rops, 
     if (u->tries == 1 || u->tries == 2) /* low: say so before the PIN is typed */
         pamsc_info(args, "%d PIN %s left before the card is blocked.", u->tries, u->tries == 1 ? "try" : "tries");
     u->args = args;
+    u->rops = rops;
+    u->rset = reader;
     u->pinpad = tc->protected_path;
     snprintf(u->prompt, sizeof(u->prompt), "PIN for %s (%s): ", tc->label, tc->reader);
     if (u->tries > 0)
@@ -218,6 +254,13 @@ unlock_card(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
     int r;
 
     names = rops->names(reader, &n);
+    /* each reader's card-event count before its card is read: a card swapped from here on is
+     * noticed when the PIN has been typed (same_card()) */
+    _cleanup_free_ int *events = calloc(n, sizeof(*events));
+    if (!events)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        events[i] = rops->card_events ? rops->card_events(args, reader, names[i]) : -1;
     r = pamsc_token_open(args, args->opts.pkcs11_module, names, n, piv_auth_cert_id, sizeof(piv_auth_cert_id),
                          args->opts.force_reading_all_certificates, &token);
     if (r < 0) {
@@ -244,6 +287,10 @@ unlock_card(const struct pamsc_args *args, const struct pamsc_reader_ops *rops,
         u->label = strdup(tc->label);
         u->reader = strdup(tc->reader);
         r = u->label && u->reader ? 0 : -ENOMEM;
+        u->events = -1;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(names[i], tc->reader) == 0)
+                u->events = events[i];
     }
     if (r == 0) {
         /* one PIN check (PKINIT's) when the card can tell its counter and be logged out */

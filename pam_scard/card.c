@@ -290,10 +290,25 @@ pcsc_logout(const struct pamsc_args *args, struct pamsc_reader *reader, const ch
     return r;
 }
 
+static int
+pcsc_card_events(const struct pamsc_args *args, struct pamsc_reader *reader, const char *name)
+{
+    SCARD_READERSTATE st = {.szReader = name, .dwCurrentState = SCARD_STATE_UNAWARE};
+    LONG rc = SCardGetStatusChange(reader->ctx, 0, &st, 1);
+
+    if (rc != SCARD_S_SUCCESS && rc != SCARD_E_TIMEOUT)
+        return sc_log_errno(&args->log, LOG_WARNING, pamsc_errno_from_scard(rc),
+                            "cannot read the state of reader '%s' (%s)", name, pcsc_stringify_error(rc));
+    if (!(st.dwEventState & SCARD_STATE_PRESENT))
+        return -ENOMEDIUM;
+    return (int)(st.dwEventState >> 16);
+}
+
 const struct pamsc_reader_ops pamsc_pcsc_reader_ops = {
     .wait_card = pcsc_wait_card,
     .names = pcsc_names,
     .pin_tries_left = pcsc_pin_tries_left,
     .logout = pcsc_logout,
+    .card_events = pcsc_card_events,
     .close = pcsc_close,
 };

@@ -38,6 +38,13 @@ struct pamsc_reader_ops {
      * @return 0; -EOPNOTSUPP the card refused; -ENOMEDIUM card removed; -EIO (logged)
      */
     int (*logout)(const struct pamsc_args *args, struct pamsc_reader *reader, const char *name);
+    /**
+     * The card-event count of reader @p name: it changes whenever a card is removed or
+     * inserted there (PC/SC: the upper 16 bits of SCARD_READERSTATE.dwEventState, as pcsc-lite
+     * and scardd count). NULL when the reader cannot tell.
+     * @return ≥0 the count; -ENOMEDIUM no card in the reader now; -ECONNREFUSED; -EIO (logged)
+     */
+    int (*card_events)(const struct pamsc_args *args, struct pamsc_reader *reader, const char *name);
     /** Release the reader set and its resource-manager context (NULL allowed). */
     void (*close)(struct pamsc_reader *reader);
 };

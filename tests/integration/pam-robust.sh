@@ -202,6 +202,18 @@ no_pin_left "card pulled"
 card_up
 card_state "card pulled: no PIN try spent" "63C$PIN_TRIES"
 
+# --- 3b. the card swapped while the PIN prompt is up: the PIN must not reach the new card ------
+login --pin-file "$d/pin" --on-prompt "\"$SCARD_VCARD\" eject alice; sleep 0.3; \"$SCARD_VCARD\" insert alice; sleep 0.3"
+expect_rc "card swapped at the PIN prompt" $PAM_CRED_UNAVAIL "$rc"
+no_crash "card swapped"
+expect_out "card swapped: the user is told" "smart card was changed during the sign-in"
+logged "card swapped: logged, the PIN not used" "while the PIN was asked: the PIN is not used"
+ssl_clean "card swapped"
+card_up
+card_state "card swapped: no PIN try spent" "63C$PIN_TRIES"
+login --pin-file "$d/pin"
+expect_rc "after the swap, the next sign-in works" $PAM_SUCCESS "$rc"
+
 # --- 4. resource manager not running, and killed while the PIN prompt is up --------------------
 sc_stop "$SCARDD_PID"
 login --pin-file "$d/pin"
