@@ -184,6 +184,18 @@ to_kdc "no SAN, user given: offered, the KDC cannot map it" $PAM_AUTH_ERR
 rc=$(login dflt "")
 expect_rc "no SAN, no user given: names nobody, PAM_CRED_INSUFFICIENT" $PAM_CRED_INSUFFICIENT "$rc"
 expect_out "no SAN, no user: told" "names no user of this computer"
+# The KDC can map a certificate without SAN through the principal's pkinit_cert_match string
+# (MIT's dbmatch; Windows: altSecurityIdentities). Then the user name decides: given, or with
+# allow_user_name_hint typed after the card (windows.md §2.7: "a hint is used directly").
+"$KADMIN_LOCAL" -r "$KDC_REALM" -q "setstr alice@$KDC_REALM pkinit_cert_match <SUBJECT>^CN=alice\$" \
+    >>"$KDC_DIR/kadmin.log" 2>&1
+rc=$(login dflt)
+to_kdc "no SAN, user given, KDC maps it (pkinit_cert_match): signs in" $PAM_SUCCESS
+chain_service hint "allow_user_name_hint=yes"
+rc=$(printf 'alice\n' | login hint "")
+expect_rc "no SAN, no user, allow_user_name_hint: alice types her name and signs in" $PAM_SUCCESS "$rc"
+expect_out "the user name is asked (the certificate names none)" "User name: "
+expect_out "PAM user alice from the hint" "^user=alice$"
 
 # UPN only: the filter and the owner check take the UPN (alice@<realm in lower case> → alice);
 # MIT's KDC then matches a UPN only against a principal alias (pkinit_allow_upn), which its DB2
