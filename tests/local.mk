@@ -57,7 +57,7 @@ tests_unit_test_certpolicy_SOURCES = tests/unit/test-certpolicy.c
 tests_unit_test_certpolicy_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CRYPTO_CFLAGS) \
 	-DMATRIX_SCRIPT='"$(abs_top_srcdir)/tests/data/make-cert-matrix.sh"'
 tests_unit_test_certpolicy_LDADD = pam_scard/libpamsc.la $(CMOCKA_LIBS) $(CRYPTO_LIBS)
-EXTRA_DIST += tests/data/make-cert-matrix.sh
+EXTRA_DIST += tests/data/make-cert-matrix.sh tests/data/cert-ext.sh
 
 # pam_scard's local trust check (chain, CRL, OCSP URL choice and timeout, OpenSSL error queue)
 # over the same certificate matrix.

@@ -7,6 +7,7 @@
 # hashed directories (openssl rehash); see the list at the end.
 set -eu
 out="${1:?usage: make-cert-matrix.sh OUTDIR}"
+. "$(dirname "$0")/cert-ext.sh"
 mkdir -p "$out/newcerts"
 : >"$out/index.txt"
 echo 1000 >"$out/serial"
@@ -34,19 +35,10 @@ distinguished_name = dn
 [dn]
 CNF
 
-cat >"$out/ext.cnf" <<'CNF'
-[pkinit_san]
-otherName = 1.3.6.1.5.2.2;SEQUENCE:princ
-[princ]
-realm = EXP:0,GeneralString:PAMSC.TEST
-principal_name = EXP:1,SEQUENCE:princ_seq
-[princ_seq]
-name_type = EXP:0,INTEGER:1
-name_string = EXP:1,SEQUENCE:princ_names
-[princ_names]
-n0 = GeneralString:alice
-[upn_san]
-otherName = 1.3.6.1.4.1.311.20.2.3;UTF8:alice@pamsc.test
+# the shared case sections (tests/data/cert-ext.sh), then the ones only the unit tests use
+{
+    cert_ext_sections PAMSC.TEST alice
+    cat <<'CNF'
 [svc_san]
 otherName = 1.3.6.1.5.2.2;SEQUENCE:svc_princ
 [svc_princ]
@@ -59,32 +51,13 @@ name_string = EXP:1,SEQUENCE:svc_names
 n0 = GeneralString:bob
 n1 = GeneralString:admin
 
-[good]
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = 1.3.6.1.5.2.3.4,1.3.6.1.4.1.311.20.2.2
-subjectAltName = @pkinit_san
 [sclogon_only]
 keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = 1.3.6.1.4.1.311.20.2.2
 subjectAltName = @pkinit_san
-[no_eku]
-keyUsage = critical,digitalSignature,keyEncipherment
-subjectAltName = @pkinit_san
-[wrong_eku]
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = emailProtection
-subjectAltName = @pkinit_san
-[client_auth]
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = clientAuth
-subjectAltName = @pkinit_san
 [any_eku]
 keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = 2.5.29.37.0
-subjectAltName = @pkinit_san
-[sig_only]
-keyUsage = critical,digitalSignature
-extendedKeyUsage = 1.3.6.1.5.2.3.4,1.3.6.1.4.1.311.20.2.2
 subjectAltName = @pkinit_san
 [no_digsig]
 keyUsage = critical,keyEncipherment
@@ -94,13 +67,6 @@ subjectAltName = @pkinit_san
 keyUsage = critical,digitalSignature,keyAgreement
 extendedKeyUsage = 1.3.6.1.5.2.3.4,1.3.6.1.4.1.311.20.2.2
 subjectAltName = @pkinit_san
-[no_san]
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = 1.3.6.1.5.2.3.4,1.3.6.1.4.1.311.20.2.2
-[upn_only]
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = 1.3.6.1.4.1.311.20.2.2
-subjectAltName = @upn_san
 [two_part]
 keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = 1.3.6.1.5.2.3.4
@@ -126,6 +92,7 @@ extendedKeyUsage = 1.3.6.1.5.2.3.4,1.3.6.1.4.1.311.20.2.2
 subjectAltName = @pkinit_san
 authorityInfoAccess = OCSP;URI:https://127.0.0.1:9/first,caIssuers;URI:http://127.0.0.1:9/ca.crt,OCSP;URI:http://127.0.0.1:9/second
 CNF
+} >"$out/ext.cnf"
 
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$out/ca.key" -out "$out/ca.pem" \
     -subj "/CN=Matrix Test CA" -days 30 2>/dev/null

@@ -13,6 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib/common.sh"
 . "$here/lib/kdc.sh"
 . "$here/lib/chain.sh"
+. "$here/../data/cert-ext.sh"
 
 SC_BUILD="${top_builddir:?run through make check}"
 chain_require
@@ -69,46 +70,7 @@ email_in_dn = no
 [pol]
 commonName = supplied
 CNF
-cat >"$ca/ext.cnf" <<CNF
-[san]
-otherName = 1.3.6.1.5.2.2;SEQUENCE:princ
-[princ]
-realm = EXP:0,GeneralString:$KDC_REALM
-principal_name = EXP:1,SEQUENCE:princ_seq
-[princ_seq]
-name_type = EXP:0,INTEGER:1
-name_string = EXP:1,SEQUENCE:princ_names
-[princ_names]
-n0 = GeneralString:alice
-[upn]
-otherName = 1.3.6.1.4.1.311.20.2.3;UTF8:alice@$(echo "$KDC_REALM" | tr 'A-Z' 'a-z')
-[good]
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = 1.3.6.1.5.2.3.4,1.3.6.1.4.1.311.20.2.2
-subjectAltName = @san
-[no_eku]
-keyUsage = critical,digitalSignature,keyEncipherment
-subjectAltName = @san
-[wrong_eku]
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = emailProtection
-subjectAltName = @san
-[client_auth]
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = clientAuth
-subjectAltName = @san
-[sig_only]
-keyUsage = critical,digitalSignature
-extendedKeyUsage = 1.3.6.1.5.2.3.4,1.3.6.1.4.1.311.20.2.2
-subjectAltName = @san
-[no_san]
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = 1.3.6.1.5.2.3.4,1.3.6.1.4.1.311.20.2.2
-[upn_only]
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = 1.3.6.1.4.1.311.20.2.2
-subjectAltName = @upn
-CNF
+cert_ext_sections "$KDC_REALM" alice >"$ca/ext.cnf"
 "$SCARD_VCARD" csr alice --slot 9a --subject /CN=alice --out "$d/alice-9a.csr" --pin-file "$d/pin" >>"$d/ca.log" 2>&1
 # issue CASE SECTION [openssl ca date options]: alice's key, certificate CASE
 issue() {
