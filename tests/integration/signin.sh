@@ -138,6 +138,18 @@ if command -v pamtester >/dev/null && [ -n "$PAM_WRAPPER" ]; then
         NSS_WRAPPER_PASSWD="$SC_SCRATCH/passwd" NSS_WRAPPER_GROUP="$SC_SCRATCH/group" \
         pamtester scard-login alice authenticate <"$SC_SCRATCH/pin" >"$out" 2>&1 || rc=$?
     expect_rc "pamtester authenticate under pam_wrapper" 0 "$rc"
+    # an empty answer at the PIN prompt (Enter pressed; pamtester's misc_conv gives ""):
+    # refused as a wrong PIN would be, but no try is used
+    before=$(pin_tries alice)
+    rc=0
+    printf '\n' | LD_PRELOAD="$PAM_WRAPPER $NSS_WRAPPER" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$SC_SCRATCH/pam" \
+        NSS_WRAPPER_PASSWD="$SC_SCRATCH/passwd" NSS_WRAPPER_GROUP="$SC_SCRATCH/group" \
+        pamtester scard-login alice authenticate >"$out" 2>&1 || rc=$?
+    [ "$rc" != 0 ] && sc_ok "empty PIN: pamtester authenticate fails" || sc_not_ok "empty PIN: pamtester authenticate fails" "$out"
+    expect_out "empty PIN: the user is told" "No PIN entered\."
+    after=$(pin_tries alice)
+    [ -n "$before" ] && [ "$before" = "$after" ] && sc_ok "empty PIN uses no try ($before left)" ||
+        sc_not_ok "empty PIN uses no try (before '$before', after '$after')" "$out"
 else
     sc_skip_check "pamtester under pam_wrapper" "pamtester or pam_wrapper missing"
 fi
