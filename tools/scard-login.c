@@ -178,8 +178,10 @@ step(pam_handle_t *pamh, const struct conv_data *cd, const char *what, int rc)
     return rc;
 }
 
+/* One PAM transaction: authenticate, acct_mgmt, setcred, open and close the session; or, with
+ * @p chauthtok, pam_chauthtok alone (the PRELIM and UPDATE passes of the password stack). */
 static int
-run(const char *confdir, const char *service, const char *user, struct conv_data *cd)
+run(const char *confdir, const char *service, const char *user, struct conv_data *cd, bool chauthtok)
 {
     struct pam_conv conv = {conversation, cd};
     pam_handle_t *pamh = NULL;
@@ -191,6 +193,10 @@ run(const char *confdir, const char *service, const char *user, struct conv_data
         return rc;
     }
     seed_ssl_errors(cd);
+    if (chauthtok) {
+        rc = step(pamh, cd, "chauthtok", pam_chauthtok(pamh, 0));
+        goto end;
+    }
     rc = step(pamh, cd, "authenticate", pam_authenticate(pamh, 0));
     if (rc == PAM_SUCCESS)
         rc = step(pamh, cd, "acct_mgmt", pam_acct_mgmt(pamh, 0));
@@ -202,27 +208,7 @@ run(const char *confdir, const char *service, const char *user, struct conv_data
         print_session(pamh);
         rc = step(pamh, cd, "close_session", pam_close_session(pamh, 0));
     }
-    pam_end(pamh, rc);
-    report_ssl_errors(cd, "pam_end");
-    (void)ERR_get_error(); /* the last sentinel */
-    return rc;
-}
-
-/* pam_chauthtok alone: the PRELIM and UPDATE passes of the service's password stack. */
-static int
-run_chauthtok(const char *confdir, const char *service, const char *user, struct conv_data *cd)
-{
-    struct pam_conv conv = {conversation, cd};
-    pam_handle_t *pamh = NULL;
-    int rc;
-
-    rc = confdir ? pam_start_confdir(service, user, &conv, confdir, &pamh) : pam_start(service, user, &conv, &pamh);
-    if (rc != PAM_SUCCESS) {
-        fprintf(stderr, "scard-login: pam_start: PAM status %d\n", rc);
-        return rc;
-    }
-    seed_ssl_errors(cd);
-    rc = step(pamh, cd, "chauthtok", pam_chauthtok(pamh, 0));
+end:
     pam_end(pamh, rc);
     report_ssl_errors(cd, "pam_end");
     (void)ERR_get_error(); /* the last sentinel */
@@ -320,10 +306,7 @@ main(int argc, char **argv)
         }
     }
     const char *user = argv[optind][0] ? argv[optind] : NULL; /* "": no user name given */
-    if (chauthtok)
-        rc = run_chauthtok(confdir, service, user, &cd);
-    else
-        rc = run(confdir, service, user, &cd);
+    rc = run(confdir, service, user, &cd, chauthtok);
     if (selfcheck) {
         fflush(stdout);
         c = secret_scan_count(&needle, stderr, &scan);
